@@ -1,0 +1,92 @@
+//! The application: shared state, the actix app, and the server that runs it.
+
+use std::net::{SocketAddr, TcpListener};
+
+use actix_web::dev::{Server, ServerHandle};
+use actix_web::middleware::from_fn;
+use actix_web::{App, HttpResponse, HttpServer, web};
+use vicinity_store::Store;
+
+use crate::auth::access::AccessTokens;
+use crate::auth::keys::SigningKeys;
+use crate::auth::password;
+use crate::auth::throttle::LoginThrottle;
+use crate::config::ApiConfig;
+use crate::error::ApiError;
+use crate::json::BodyLimit;
+use crate::openapi::openapi_yaml;
+use crate::request::request_context;
+use crate::routes;
+
+/// What every handler may use; one instance shared by all workers.
+pub struct AppState {
+    pub(crate) store: Store,
+    pub(crate) config: ApiConfig,
+    pub(crate) tokens: AccessTokens,
+    pub(crate) throttle: LoginThrottle,
+    pub(crate) decoy_hash: String,
+    pub(crate) openapi_yaml: String,
+}
+
+/// A bound, ready-to-run server. Tests build it exactly as the binary does, on port 0.
+pub struct Application {
+    server: Server,
+    address: SocketAddr,
+}
+
+async fn unknown_route() -> Result<HttpResponse, ApiError> {
+    Err(ApiError::not_found("no such resource"))
+}
+
+impl Application {
+    pub fn build(config: ApiConfig, store: Store, keys: SigningKeys) -> std::io::Result<Self> {
+        let listener = TcpListener::bind(&config.bind)?;
+        let address = listener.local_addr()?;
+        let decoy_hash = password::decoy_hash()
+            .map_err(|_| std::io::Error::other("cannot prepare the password hasher"))?;
+        let tokens = AccessTokens::new(
+            keys,
+            config.issuer.clone(),
+            config.audience.clone(),
+            config.access_token_ttl,
+        );
+        let state = web::Data::new(AppState {
+            store,
+            throttle: LoginThrottle::new(&config.login_throttle),
+            config: config.clone(),
+            tokens,
+            decoy_hash,
+            openapi_yaml: openapi_yaml(),
+        });
+        let limit = config.body_limit_bytes;
+        let mut server = HttpServer::new(move || {
+            App::new()
+                .app_data(state.clone())
+                .app_data(web::PayloadConfig::new(limit))
+                .app_data(BodyLimit(limit))
+                .wrap(from_fn(request_context))
+                .configure(routes::configure)
+                .default_service(web::to(unknown_route))
+        })
+        .shutdown_timeout(config.shutdown_timeout.as_secs());
+        if let Some(workers) = config.workers {
+            server = server.workers(workers.max(1));
+        }
+        let server = server.listen(listener)?.run();
+        Ok(Self { server, address })
+    }
+
+    /// Where the server listens (with the real port when bound to port 0).
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    pub fn handle(&self) -> ServerHandle {
+        self.server.handle()
+    }
+
+    /// Serves until stopped; on SIGINT/SIGTERM, in-flight requests finish first.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}

@@ -1,0 +1,103 @@
+//! Login throttling per account and per client address (governor's GCRA, in memory).
+//!
+//! Each instance keeps its own counters; behind a load balancer an attacker gets at most the
+//! configured rate per instance, which is still bounded. Attempts count whether or not they
+//! succeed, so guessing is bounded even when interleaved with a valid login.
+
+use std::net::IpAddr;
+use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultKeyedRateLimiter, Quota};
+
+use crate::config::LoginThrottleConfig;
+
+pub struct LoginThrottle {
+    per_account: DefaultKeyedRateLimiter<String>,
+    per_address: DefaultKeyedRateLimiter<IpAddr>,
+    checks: AtomicU32,
+}
+
+fn quota(burst: u32, period: Duration) -> Quota {
+    let burst = NonZeroU32::new(burst).unwrap_or(NonZeroU32::MIN);
+    Quota::with_period(period.max(Duration::from_millis(1)))
+        .unwrap_or_else(|| Quota::per_second(NonZeroU32::MIN))
+        .allow_burst(burst)
+}
+
+impl LoginThrottle {
+    pub fn new(config: &LoginThrottleConfig) -> Self {
+        Self {
+            per_account: DefaultKeyedRateLimiter::keyed(quota(
+                config.per_account_burst,
+                config.per_account_period,
+            )),
+            per_address: DefaultKeyedRateLimiter::keyed(quota(
+                config.per_address_burst,
+                config.per_address_period,
+            )),
+            checks: AtomicU32::new(0),
+        }
+    }
+
+    /// Records an attempt; `Err(seconds)` says how long the caller must wait.
+    pub fn attempt(&self, account: &str, address: Option<IpAddr>) -> Result<(), u64> {
+        self.forget_idle_keys();
+        let now = DefaultClock::default().now();
+        if let Some(address) = address
+            && let Err(not_until) = self.per_address.check_key(&address)
+        {
+            return Err(not_until.wait_time_from(now).as_secs().max(1));
+        }
+        let account = account.trim().to_lowercase();
+        self.per_account
+            .check_key(&account)
+            .map_err(|not_until| not_until.wait_time_from(now).as_secs().max(1))
+    }
+
+    /// Keys whose bucket has refilled carry no information; drop them now and then so that
+    /// attempts on random names cannot grow memory without bound.
+    fn forget_idle_keys(&self) {
+        if self.checks.fetch_add(1, Ordering::Relaxed) % 1024 == 1023 {
+            self.per_account.retain_recent();
+            self.per_address.retain_recent();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn throttle() -> LoginThrottle {
+        LoginThrottle::new(&LoginThrottleConfig {
+            per_account_burst: 3,
+            per_account_period: Duration::from_secs(60),
+            per_address_burst: 5,
+            per_address_period: Duration::from_secs(60),
+        })
+    }
+
+    #[test]
+    fn an_account_is_throttled_after_its_burst_whatever_the_case() {
+        let throttle = throttle();
+        for name in ["ada", "ADA", "Ada"] {
+            assert!(throttle.attempt(name, None).is_ok());
+        }
+        let wait = throttle.attempt("ada", None).unwrap_err();
+        assert!((1..=60).contains(&wait), "{wait}");
+        assert!(throttle.attempt("grace", None).is_ok());
+    }
+
+    #[test]
+    fn an_address_is_throttled_across_accounts() {
+        let throttle = throttle();
+        let address: IpAddr = [127, 0, 0, 1].into();
+        for i in 0..5 {
+            assert!(throttle.attempt(&format!("user{i}"), Some(address)).is_ok());
+        }
+        assert!(throttle.attempt("someone_else", Some(address)).is_err());
+    }
+}

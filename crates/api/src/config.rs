@@ -1,0 +1,59 @@
+//! Settings of the HTTP layer; the binary fills them from the environment.
+
+use std::time::Duration;
+
+#[derive(Debug, Clone)]
+pub struct ApiConfig {
+    /// Address to listen on, such as `127.0.0.1:8080` (port 0 picks a free one).
+    pub bind: String,
+    /// `iss` of issued tokens: this server's public base URL.
+    pub issuer: String,
+    /// `aud` of issued access tokens: the resource server they are meant for.
+    pub audience: String,
+    pub access_token_ttl: Duration,
+    pub refresh_token_ttl: Duration,
+    /// Largest accepted request body.
+    pub body_limit_bytes: usize,
+    pub login_throttle: LoginThrottleConfig,
+    /// HTTP worker threads; `None` uses one per core.
+    pub workers: Option<usize>,
+    /// How long in-flight requests may take to finish after SIGINT/SIGTERM.
+    pub shutdown_timeout: Duration,
+}
+
+/// Login attempts allowed before further attempts are refused with 429: a burst, refilled at
+/// one attempt per period.
+#[derive(Debug, Clone)]
+pub struct LoginThrottleConfig {
+    pub per_account_burst: u32,
+    pub per_account_period: Duration,
+    pub per_address_burst: u32,
+    pub per_address_period: Duration,
+}
+
+impl Default for LoginThrottleConfig {
+    fn default() -> Self {
+        Self {
+            per_account_burst: 10,
+            per_account_period: Duration::from_secs(60),
+            per_address_burst: 30,
+            per_address_period: Duration::from_secs(10),
+        }
+    }
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        Self {
+            bind: "127.0.0.1:8080".into(),
+            issuer: "http://127.0.0.1:8080".into(),
+            audience: "vicinity-api".into(),
+            access_token_ttl: Duration::from_secs(15 * 60),
+            refresh_token_ttl: Duration::from_secs(30 * 24 * 3600),
+            body_limit_bytes: 64 * 1024,
+            login_throttle: LoginThrottleConfig::default(),
+            workers: None,
+            shutdown_timeout: Duration::from_secs(30),
+        }
+    }
+}

@@ -1,0 +1,20 @@
+//! Vicinity's HTTP API: the actix-web application, authentication, the error envelope and
+//! the OpenAPI document. Handlers parse input into domain types, call the store, map results.
+
+mod app;
+pub mod auth;
+mod config;
+mod error;
+mod json;
+mod openapi;
+mod request;
+mod routes;
+
+pub use app::Application;
+pub use auth::keys::{KeyError, SigningKeys};
+pub use config::{ApiConfig, LoginThrottleConfig};
+pub use error::ApiError;
+pub use openapi::openapi_yaml;
+
+/// The client id under which Vicinity's own apps obtain tokens through `/v1/auth/*`.
+pub const FIRST_PARTY_CLIENT_ID: &str = "vicinity";

@@ -1,0 +1,143 @@
+//! The caller's own account: read, change settings, delete.
+
+use actix_web::{HttpResponse, web};
+use chrono::Utc;
+use serde::Deserialize;
+use utoipa::ToSchema;
+use vicinity_domain::{
+    Bio, DisplayName, PrecisionLevel, ProfileChanges, ValidationErrors, Visibility,
+};
+use vicinity_store::users;
+
+use super::users::SelfUser;
+use crate::app::AppState;
+use crate::auth::{Scoped, scopes};
+use crate::error::{ApiError, ErrorEnvelope};
+use crate::json::JsonBody;
+
+/// Fields to change; omitted fields stay as they are.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateMeRequest {
+    /// 1–50 characters.
+    #[schema(example = "Ada L.")]
+    pub display_name: Option<String>,
+    /// Up to 280 characters; `""` clears it.
+    #[schema(example = "Counting engines since 1843")]
+    pub bio: Option<String>,
+    /// `exact`, `neighborhood`, `city` or `off`.
+    #[schema(example = "city")]
+    pub location_precision: Option<String>,
+    /// `public`, `friends` or `private`.
+    #[schema(example = "friends")]
+    pub default_visibility: Option<String>,
+}
+
+impl UpdateMeRequest {
+    fn parse(&self) -> Result<ProfileChanges, ValidationErrors> {
+        let mut errors = ValidationErrors::default();
+        let changes = ProfileChanges {
+            display_name: self
+                .display_name
+                .as_deref()
+                .and_then(|v| errors.check("display_name", DisplayName::parse(v))),
+            bio: self
+                .bio
+                .as_deref()
+                .and_then(|v| errors.check("bio", Bio::parse(v))),
+            location_precision: self
+                .location_precision
+                .as_deref()
+                .and_then(|v| errors.check("location_precision", PrecisionLevel::parse(v))),
+            default_visibility: self
+                .default_visibility
+                .as_deref()
+                .and_then(|v| errors.check("default_visibility", Visibility::parse(v))),
+        };
+        errors.finish(|| Some(changes))
+    }
+}
+
+/// The caller's own account.
+#[utoipa::path(
+    get,
+    path = "/v1/me",
+    tag = "people",
+    security(("bearer" = ["profile"])),
+    responses(
+        (status = 200, description = "The caller's account", body = SelfUser),
+        (status = 401, description = "Missing or invalid token", body = ErrorEnvelope),
+        (status = 403, description = "Token lacks `profile`", body = ErrorEnvelope),
+    )
+)]
+pub async fn get_me(
+    caller: Scoped<scopes::Profile>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let id = caller.user_id;
+    let user = state.store.run(move |conn| users::find(conn, id)).await?;
+    Ok(HttpResponse::Ok().json(SelfUser::from(&user)))
+}
+
+/// Changes the caller's profile and privacy defaults.
+#[utoipa::path(
+    patch,
+    path = "/v1/me",
+    tag = "people",
+    security(("bearer" = ["profile"])),
+    request_body = UpdateMeRequest,
+    responses(
+        (status = 200, description = "The updated account", body = SelfUser),
+        (status = 400, description = "Malformed JSON, wrong types or unknown fields", body = ErrorEnvelope),
+        (status = 401, description = "Missing or invalid token", body = ErrorEnvelope),
+        (status = 403, description = "Token lacks `profile`", body = ErrorEnvelope),
+        (status = 422, description = "A field breaks its rules", body = ErrorEnvelope),
+    )
+)]
+pub async fn update_me(
+    caller: Scoped<scopes::Profile>,
+    state: web::Data<AppState>,
+    JsonBody(body): JsonBody<UpdateMeRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let changes = body.parse()?;
+    let id = caller.user_id;
+    let user = state
+        .store
+        .run(move |conn| {
+            if changes.is_empty() {
+                users::find(conn, id)
+            } else {
+                users::update_profile(conn, id, &changes, Utc::now())
+            }
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(SelfUser::from(&user)))
+}
+
+/// Deletes the caller's account and everything it owns: check-ins, presence, friendships,
+/// requests, blocks and tokens. Only Vicinity's own app may do this, never a third party.
+#[utoipa::path(
+    delete,
+    path = "/v1/me",
+    tag = "people",
+    security(("bearer" = ["profile"])),
+    responses(
+        (status = 204, description = "Account deleted"),
+        (status = 401, description = "Missing or invalid token", body = ErrorEnvelope),
+        (status = 403, description = "Token lacks `profile` or belongs to a third-party app", body = ErrorEnvelope),
+    )
+)]
+pub async fn delete_me(
+    caller: Scoped<scopes::Profile>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    if !caller.is_first_party() {
+        return Err(ApiError::forbidden(
+            "only Vicinity's own app can delete an account",
+        ));
+    }
+    let id = caller.user_id;
+    state.store.run(move |conn| users::delete(conn, id)).await?;
+    tracing::info!(user.id = %id, "account deleted");
+    Ok(HttpResponse::NoContent().finish())
+}

@@ -1,0 +1,16 @@
+//! Vicinity's domain: entities, identifiers, validation and privacy rules.
+//!
+//! Everything here is pure: no I/O, no HTTP, no SQL. Values that reach this crate from the
+//! outside are parsed into newtypes (`Username`, `Email`, …) that cannot hold invalid data.
+
+pub mod error;
+pub mod id;
+pub mod scope;
+pub mod settings;
+pub mod user;
+
+pub use error::{FieldError, ValidationErrors};
+pub use id::{CheckInId, IdParseError, TokenFamilyId, UserId, VenueId};
+pub use scope::{Scope, ScopeSet, UnknownScope};
+pub use settings::{PrecisionLevel, Visibility};
+pub use user::{Bio, DisplayName, Email, NewUser, Password, ProfileChanges, User, Username};

@@ -1,0 +1,269 @@
+//! Connections and the pool: which backend a URL names, how each is tuned, how work runs.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use diesel::connection::SimpleConnection;
+use diesel::pg::PgConnection;
+use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool};
+use diesel::sqlite::SqliteConnection;
+use diesel::{Connection, RunQueryDsl};
+
+use crate::StoreError;
+
+/// A connection to either backend; every repository function is written once against it.
+#[derive(diesel::MultiConnection)]
+pub enum DbConnection {
+    Pg(PgConnection),
+    Sqlite(SqliteConnection),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Postgres,
+    Sqlite,
+}
+
+/// A parsed `DATABASE_URL`: `postgres://…`/`postgresql://…`, or `sqlite://PATH` / a file path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DatabaseUrl {
+    Postgres(String),
+    Sqlite(PathBuf),
+}
+
+impl DatabaseUrl {
+    pub fn parse(url: &str) -> Result<Self, String> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            return Ok(DatabaseUrl::Postgres(url.to_owned()));
+        }
+        let path = url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))
+            .unwrap_or(url);
+        if path.is_empty() || path == ":memory:" || path.contains("://") {
+            return Err(format!(
+                "unsupported database URL `{url}`: use postgres://… or sqlite://PATH (a file; \
+                 in-memory databases cannot be shared by a pool)"
+            ));
+        }
+        Ok(DatabaseUrl::Sqlite(PathBuf::from(path)))
+    }
+
+    pub fn backend(&self) -> Backend {
+        match self {
+            DatabaseUrl::Postgres(_) => Backend::Postgres,
+            DatabaseUrl::Sqlite(_) => Backend::Sqlite,
+        }
+    }
+
+    /// The URL without credentials, for logs and messages.
+    pub fn redacted(&self) -> String {
+        match self {
+            DatabaseUrl::Postgres(url) => match (url.find("://"), url.rfind('@')) {
+                (Some(scheme_end), Some(at)) if at > scheme_end => {
+                    format!("{}://…@{}", &url[..scheme_end], &url[at + 1..])
+                }
+                _ => url.clone(),
+            },
+            DatabaseUrl::Sqlite(path) => format!("sqlite://{}", path.display()),
+        }
+    }
+
+    fn connection_string(&self) -> String {
+        match self {
+            DatabaseUrl::Postgres(url) => url.clone(),
+            DatabaseUrl::Sqlite(path) => path.to_string_lossy().into_owned(),
+        }
+    }
+
+    /// A connection outside the pool (migrations, start-up checks), tuned like pooled ones.
+    pub(crate) fn establish(&self) -> Result<DbConnection, StoreError> {
+        let mut connection = DbConnection::establish(&self.connection_string())
+            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        tune(&mut connection)?;
+        Ok(connection)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct PoolOptions {
+    pub max_connections: u32,
+    /// How long a request waits for a free connection before it is answered 503.
+    pub acquire_timeout: Duration,
+}
+
+impl Default for PoolOptions {
+    fn default() -> Self {
+        Self {
+            max_connections: 10,
+            acquire_timeout: Duration::from_secs(3),
+        }
+    }
+}
+
+/// Per-connection settings SQLite needs to behave like a server database: WAL so readers do
+/// not block the writer, enforced foreign keys (cascading deletes), and waiting for the write
+/// lock instead of failing at once.
+#[derive(Debug)]
+struct SqliteTuning;
+
+impl CustomizeConnection<DbConnection, diesel::r2d2::Error> for SqliteTuning {
+    fn on_acquire(&self, conn: &mut DbConnection) -> Result<(), diesel::r2d2::Error> {
+        tune(conn).map_err(|e| {
+            diesel::r2d2::Error::ConnectionError(diesel::ConnectionError::BadConnection(
+                e.to_string(),
+            ))
+        })
+    }
+}
+
+/// Per-connection SQLite settings. (WAL is a property of the file, set once at start-up:
+/// switching to it needs an exclusive lock, which concurrent pool connections would contend.)
+fn tune(conn: &mut DbConnection) -> Result<(), StoreError> {
+    if let DbConnection::Sqlite(sqlite) = conn {
+        sqlite.batch_execute(
+            "PRAGMA busy_timeout = 5000; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
+        )?;
+    }
+    Ok(())
+}
+
+/// The connection pool and what it points at. Cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    pool: Pool<ConnectionManager<DbConnection>>,
+    url: DatabaseUrl,
+}
+
+impl Store {
+    /// Opens a pool; fails with a clear message when the database cannot be reached.
+    pub fn connect(url: &DatabaseUrl, options: &PoolOptions) -> Result<Store, StoreError> {
+        if let DatabaseUrl::Sqlite(path) = url
+            && let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
+        {
+            std::fs::create_dir_all(dir).map_err(|e| {
+                StoreError::Unavailable(format!("cannot create {}: {e}", dir.display()))
+            })?;
+        }
+        // Surface a wrong URL or a stopped server now, not at the first request.
+        let mut first = url.establish()?;
+        match &mut first {
+            DbConnection::Sqlite(sqlite) => sqlite.batch_execute("PRAGMA journal_mode = WAL")?,
+            DbConnection::Pg(pg) => pg.batch_execute("SELECT 1")?,
+        }
+        drop(first);
+        let manager = ConnectionManager::<DbConnection>::new(url.connection_string());
+        let pool = Pool::builder()
+            .max_size(options.max_connections)
+            .min_idle(Some(1))
+            .connection_timeout(options.acquire_timeout)
+            .connection_customizer(Box::new(SqliteTuning))
+            .build_unchecked(manager);
+        Ok(Store {
+            pool,
+            url: url.clone(),
+        })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.url.backend()
+    }
+
+    pub fn url(&self) -> &DatabaseUrl {
+        &self.url
+    }
+
+    /// Runs blocking database work on the blocking thread pool with a pooled connection.
+    pub async fn run<T, F>(&self, work: F) -> Result<T, StoreError>
+    where
+        F: FnOnce(&mut DbConnection) -> Result<T, StoreError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let pool = self.pool.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut conn = pool.get()?;
+            work(&mut conn)
+        })
+        .await
+        .map_err(|e| StoreError::Unavailable(format!("database task failed: {e}")))?
+    }
+
+    /// Checks that the database answers a trivial query.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        self.run(|conn| Ok(conn.batch_execute("SELECT 1")?)).await
+    }
+
+    /// The same as [`Store::run`] for callers that are not async (CLI commands, tests).
+    pub fn run_blocking<T>(
+        &self,
+        work: impl FnOnce(&mut DbConnection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let mut conn = self.pool.get()?;
+        work(&mut conn)
+    }
+}
+
+/// Runs `work` in one write transaction: committed if it returns `Ok`, rolled back otherwise.
+///
+/// SQLite gets `BEGIN IMMEDIATE`, which takes the write lock up front (waiting up to the busy
+/// timeout); a deferred transaction that reads and then writes would fail outright when
+/// another writer committed in between. Diesel's multi-connection transaction cannot choose
+/// the mode, so for SQLite the statements are issued here.
+pub fn transaction<T>(
+    conn: &mut DbConnection,
+    work: impl FnOnce(&mut DbConnection) -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    match conn {
+        DbConnection::Pg(_) => conn.transaction(work),
+        DbConnection::Sqlite(_) => {
+            diesel::sql_query("BEGIN IMMEDIATE").execute(conn)?;
+            match work(conn) {
+                Ok(value) => {
+                    if let Err(error) = diesel::sql_query("COMMIT").execute(conn) {
+                        let _ = diesel::sql_query("ROLLBACK").execute(conn);
+                        return Err(error.into());
+                    }
+                    Ok(value)
+                }
+                Err(error) => {
+                    // A failed ROLLBACK leaves nothing more to undo; the work's error matters.
+                    let _ = diesel::sql_query("ROLLBACK").execute(conn);
+                    Err(error)
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_choose_the_backend() {
+        assert_eq!(
+            DatabaseUrl::parse("postgres://u@h/db").unwrap().backend(),
+            Backend::Postgres
+        );
+        assert_eq!(
+            DatabaseUrl::parse("postgresql://h/db").unwrap().backend(),
+            Backend::Postgres
+        );
+        assert_eq!(
+            DatabaseUrl::parse("sqlite://data/v.db").unwrap(),
+            DatabaseUrl::Sqlite("data/v.db".into())
+        );
+        assert_eq!(
+            DatabaseUrl::parse("./v.db").unwrap(),
+            DatabaseUrl::Sqlite("./v.db".into())
+        );
+        assert!(DatabaseUrl::parse("sqlite://:memory:").is_err());
+        assert!(DatabaseUrl::parse("mysql://h/db").is_err());
+    }
+
+    #[test]
+    fn credentials_never_appear_in_redacted_urls() {
+        let url = DatabaseUrl::parse("postgres://app:s3cret@db:5432/vicinity").unwrap();
+        assert_eq!(url.redacted(), "postgres://…@db:5432/vicinity");
+    }
+}

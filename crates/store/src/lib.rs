@@ -1,0 +1,23 @@
+//! Vicinity's persistence: the only crate that speaks SQL.
+//!
+//! One diesel code path serves PostgreSQL and SQLite through [`DbConnection`]. Repository
+//! functions (in `users`, `tokens`, …) take `&mut DbConnection`, so the caller owns the
+//! transaction; [`Store::run`] moves blocking database work off the async executor.
+
+mod connection;
+mod error;
+mod migrations;
+pub mod schema;
+pub mod time;
+pub mod tokens;
+pub mod users;
+
+pub use connection::{Backend, DatabaseUrl, DbConnection, PoolOptions, Store, transaction};
+pub use error::StoreError;
+pub use migrations::{MigrationDirection, revert_all_migrations};
+
+/// A fresh random row key for a new entity.
+pub(crate) fn new_key() -> i64 {
+    let bits: u64 = rand::random();
+    (bits >> 1).max(1) as i64
+}

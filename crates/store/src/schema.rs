@@ -1,0 +1,155 @@
+//! Diesel's view of the tables in `migrations/` (identical on both backends).
+
+diesel::table! {
+    users (id) {
+        id -> BigInt,
+        username -> Text,
+        username_key -> Text,
+        email -> Text,
+        email_key -> Text,
+        display_name -> Text,
+        bio -> Text,
+        location_precision -> Text,
+        default_visibility -> Text,
+        is_admin -> Bool,
+        suspended_at -> Nullable<BigInt>,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    credentials (user_id) {
+        user_id -> BigInt,
+        password_hash -> Text,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    token_families (id) {
+        id -> BigInt,
+        user_id -> BigInt,
+        client_id -> Text,
+        scope -> Text,
+        created_at -> BigInt,
+        revoked_at -> Nullable<BigInt>,
+        revoked_reason -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    refresh_tokens (id) {
+        id -> BigInt,
+        family_id -> BigInt,
+        user_id -> BigInt,
+        token_hash -> Text,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+        used_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    friend_requests (from_user_id, to_user_id) {
+        from_user_id -> BigInt,
+        to_user_id -> BigInt,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    friendships (user_id, friend_id) {
+        user_id -> BigInt,
+        friend_id -> BigInt,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    blocks (blocker_id, blocked_id) {
+        blocker_id -> BigInt,
+        blocked_id -> BigInt,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    categories (id) {
+        id -> Text,
+        parent_id -> Nullable<Text>,
+        name -> Text,
+    }
+}
+
+diesel::table! {
+    venues (id) {
+        id -> BigInt,
+        name -> Text,
+        name_key -> Text,
+        category_id -> Text,
+        lat -> Double,
+        lng -> Double,
+        cell -> BigInt,
+        address -> Nullable<Text>,
+        locality -> Nullable<Text>,
+        region -> Nullable<Text>,
+        postal_code -> Nullable<Text>,
+        country_code -> Nullable<Text>,
+        phone -> Nullable<Text>,
+        url -> Nullable<Text>,
+        created_by -> Nullable<BigInt>,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    checkins (id) {
+        id -> BigInt,
+        user_id -> BigInt,
+        venue_id -> BigInt,
+        lat -> Double,
+        lng -> Double,
+        accuracy_m -> Nullable<Double>,
+        shout -> Nullable<Text>,
+        visibility -> Text,
+        created_at -> BigInt,
+        received_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    presence (user_id) {
+        user_id -> BigInt,
+        lat -> Double,
+        lng -> Double,
+        accuracy_m -> Nullable<Double>,
+        cell -> BigInt,
+        venue_id -> Nullable<BigInt>,
+        checkin_id -> Nullable<BigInt>,
+        updated_at -> BigInt,
+        expires_at -> BigInt,
+    }
+}
+
+diesel::joinable!(credentials -> users (user_id));
+diesel::joinable!(token_families -> users (user_id));
+diesel::joinable!(refresh_tokens -> token_families (family_id));
+diesel::joinable!(venues -> categories (category_id));
+diesel::joinable!(checkins -> venues (venue_id));
+diesel::joinable!(presence -> users (user_id));
+
+diesel::allow_tables_to_appear_in_same_query!(
+    users,
+    credentials,
+    token_families,
+    refresh_tokens,
+    friend_requests,
+    friendships,
+    blocks,
+    categories,
+    venues,
+    checkins,
+    presence
+);

@@ -1,0 +1,237 @@
+//! Refresh-token families: rotation on every use, and reuse detection that revokes a family.
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use vicinity_domain::{ScopeSet, TokenFamilyId, UserId};
+
+use crate::schema::{refresh_tokens, token_families, users};
+use crate::time::to_micros;
+use crate::{DbConnection, StoreError, new_key, transaction};
+
+/// What a family of tokens grants: whose it is, to which client, for what.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Grant {
+    pub family_id: TokenFamilyId,
+    pub user_id: UserId,
+    pub client_id: String,
+    pub scope: ScopeSet,
+}
+
+/// A refresh token to store: only its hash and expiry are ever written.
+pub struct NewRefreshToken<'a> {
+    pub hash: &'a str,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// The outcome of presenting a refresh token.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Rotation {
+    /// The token was valid; it is now spent and the new one belongs to the same family.
+    Rotated(Grant),
+    /// The token had already been used: the whole family has just been revoked.
+    ReuseDetected(TokenFamilyId),
+    /// Unknown, expired, or from a revoked family.
+    Invalid,
+}
+
+#[derive(Queryable)]
+struct FamilyRow {
+    id: i64,
+    user_id: i64,
+    client_id: String,
+    scope: String,
+}
+
+impl TryFrom<FamilyRow> for Grant {
+    type Error = StoreError;
+
+    fn try_from(row: FamilyRow) -> Result<Self, StoreError> {
+        Ok(Grant {
+            family_id: TokenFamilyId::from_raw(row.id),
+            user_id: UserId::from_raw(row.user_id),
+            client_id: row.client_id,
+            scope: ScopeSet::parse(&row.scope).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        })
+    }
+}
+
+const FAMILY_COLUMNS: (
+    token_families::id,
+    token_families::user_id,
+    token_families::client_id,
+    token_families::scope,
+) = (
+    token_families::id,
+    token_families::user_id,
+    token_families::client_id,
+    token_families::scope,
+);
+
+/// Starts a family (a login) with its first refresh token.
+pub fn start_family(
+    conn: &mut DbConnection,
+    user_id: UserId,
+    client_id: &str,
+    scope: ScopeSet,
+    token: &NewRefreshToken<'_>,
+    now: DateTime<Utc>,
+) -> Result<Grant, StoreError> {
+    let family_id = new_key();
+    transaction(conn, |conn| {
+        diesel::insert_into(token_families::table)
+            .values((
+                token_families::id.eq(family_id),
+                token_families::user_id.eq(user_id.raw()),
+                token_families::client_id.eq(client_id),
+                token_families::scope.eq(scope.to_string()),
+                token_families::created_at.eq(to_micros(now)),
+            ))
+            .execute(conn)?;
+        insert_token(conn, family_id, user_id.raw(), token, now)?;
+        Ok(Grant {
+            family_id: TokenFamilyId::from_raw(family_id),
+            user_id,
+            client_id: client_id.to_owned(),
+            scope,
+        })
+    })
+}
+
+fn insert_token(
+    conn: &mut DbConnection,
+    family_id: i64,
+    user_id: i64,
+    token: &NewRefreshToken<'_>,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    diesel::insert_into(refresh_tokens::table)
+        .values((
+            refresh_tokens::id.eq(new_key()),
+            refresh_tokens::family_id.eq(family_id),
+            refresh_tokens::user_id.eq(user_id),
+            refresh_tokens::token_hash.eq(token.hash),
+            refresh_tokens::created_at.eq(to_micros(now)),
+            refresh_tokens::expires_at.eq(to_micros(token.expires_at)),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Spends the refresh token whose hash is `presented` and stores `replacement` in its family.
+///
+/// Presenting a token a second time (a stolen copy, or a replay) revokes the family, so both
+/// the thief and the victim must log in again (RFC 9700 §4.14.2).
+pub fn rotate(
+    conn: &mut DbConnection,
+    presented: &str,
+    replacement: &NewRefreshToken<'_>,
+    now: DateTime<Utc>,
+) -> Result<Rotation, StoreError> {
+    let at = to_micros(now);
+    transaction(conn, |conn| {
+        let found = refresh_tokens::table
+            .inner_join(token_families::table.inner_join(users::table))
+            .filter(refresh_tokens::token_hash.eq(presented))
+            .select((
+                refresh_tokens::id,
+                refresh_tokens::expires_at,
+                refresh_tokens::used_at,
+                token_families::revoked_at,
+                users::suspended_at,
+                FAMILY_COLUMNS,
+            ))
+            .first::<(i64, i64, Option<i64>, Option<i64>, Option<i64>, FamilyRow)>(conn)
+            .optional()?;
+        let Some((token_id, expires_at, used_at, revoked_at, suspended_at, family)) = found else {
+            return Ok(Rotation::Invalid);
+        };
+        if revoked_at.is_some() || suspended_at.is_some() {
+            return Ok(Rotation::Invalid);
+        }
+        if used_at.is_some() {
+            revoke_family_row(conn, family.id, "refresh token reused", at)?;
+            return Ok(Rotation::ReuseDetected(TokenFamilyId::from_raw(family.id)));
+        }
+        if expires_at <= at {
+            return Ok(Rotation::Invalid);
+        }
+        // The `used_at IS NULL` guard makes two concurrent uses of one token race safely on
+        // PostgreSQL too: exactly one update wins, the other is treated as reuse.
+        let spent = diesel::update(
+            refresh_tokens::table
+                .find(token_id)
+                .filter(refresh_tokens::used_at.is_null()),
+        )
+        .set(refresh_tokens::used_at.eq(at))
+        .execute(conn)?;
+        if spent == 0 {
+            revoke_family_row(conn, family.id, "refresh token reused", at)?;
+            return Ok(Rotation::ReuseDetected(TokenFamilyId::from_raw(family.id)));
+        }
+        insert_token(conn, family.id, family.user_id, replacement, now)?;
+        Ok(Rotation::Rotated(family.try_into()?))
+    })
+}
+
+fn revoke_family_row(
+    conn: &mut DbConnection,
+    family_id: i64,
+    reason: &str,
+    at: i64,
+) -> Result<(), StoreError> {
+    diesel::update(
+        token_families::table
+            .find(family_id)
+            .filter(token_families::revoked_at.is_null()),
+    )
+    .set((
+        token_families::revoked_at.eq(at),
+        token_families::revoked_reason.eq(reason),
+    ))
+    .execute(conn)?;
+    Ok(())
+}
+
+/// Revokes a whole family (logout, or revocation of any of its tokens).
+pub fn revoke_family(
+    conn: &mut DbConnection,
+    family_id: TokenFamilyId,
+    reason: &str,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    revoke_family_row(conn, family_id.raw(), reason, to_micros(now))
+}
+
+/// The family a refresh token belongs to, if the token is known (used or not).
+pub fn family_of_refresh_token(
+    conn: &mut DbConnection,
+    presented: &str,
+) -> Result<Option<Grant>, StoreError> {
+    refresh_tokens::table
+        .inner_join(token_families::table)
+        .filter(refresh_tokens::token_hash.eq(presented))
+        .select(FAMILY_COLUMNS)
+        .first::<FamilyRow>(conn)
+        .optional()?
+        .map(Grant::try_from)
+        .transpose()
+}
+
+/// Whether access tokens of this family may still be honoured: the family is not revoked and
+/// its account exists and is not suspended.
+pub fn family_is_active(
+    conn: &mut DbConnection,
+    family_id: TokenFamilyId,
+    user_id: UserId,
+) -> Result<bool, StoreError> {
+    let found = token_families::table
+        .inner_join(users::table)
+        .filter(token_families::id.eq(family_id.raw()))
+        .filter(token_families::user_id.eq(user_id.raw()))
+        .filter(token_families::revoked_at.is_null())
+        .filter(users::suspended_at.is_null())
+        .select(token_families::id)
+        .first::<i64>(conn)
+        .optional()?;
+    Ok(found.is_some())
+}

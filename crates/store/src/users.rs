@@ -1,0 +1,160 @@
+//! People's accounts and password credentials.
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use vicinity_domain::{
+    Bio, DisplayName, Email, NewUser, PrecisionLevel, ProfileChanges, User, UserId, Username,
+    Visibility,
+};
+
+use crate::error::taken_or;
+use crate::schema::{credentials, users};
+use crate::time::{from_micros, to_micros};
+use crate::{DbConnection, StoreError, new_key, transaction};
+
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = users)]
+struct UserRow {
+    id: i64,
+    username: String,
+    email: String,
+    display_name: String,
+    bio: String,
+    location_precision: String,
+    default_visibility: String,
+    is_admin: bool,
+    created_at: i64,
+    updated_at: i64,
+}
+
+impl TryFrom<UserRow> for User {
+    type Error = StoreError;
+
+    fn try_from(row: UserRow) -> Result<Self, StoreError> {
+        Ok(User {
+            id: UserId::from_raw(row.id),
+            username: Username::from_trusted(row.username),
+            email: Email::from_trusted(row.email),
+            display_name: DisplayName::from_trusted(row.display_name),
+            bio: Bio::from_trusted(row.bio),
+            location_precision: PrecisionLevel::parse(&row.location_precision)
+                .map_err(StoreError::Corrupt)?,
+            default_visibility: Visibility::parse(&row.default_visibility)
+                .map_err(StoreError::Corrupt)?,
+            is_admin: row.is_admin,
+            created_at: from_micros(row.created_at)?,
+            updated_at: from_micros(row.updated_at)?,
+        })
+    }
+}
+
+/// Unique columns and the input field each belongs to.
+const UNIQUE_KEYS: &[(&str, &str)] = &[("username_key", "username"), ("email_key", "email")];
+
+/// Stores a new account and its password hash together; `Taken` names a duplicate field.
+pub fn create(
+    conn: &mut DbConnection,
+    new_user: &NewUser,
+    password_hash: &str,
+    now: DateTime<Utc>,
+) -> Result<User, StoreError> {
+    let id = new_key();
+    let at = to_micros(now);
+    transaction(conn, |conn| {
+        diesel::insert_into(users::table)
+            .values((
+                users::id.eq(id),
+                users::username.eq(new_user.username.as_str()),
+                users::username_key.eq(new_user.username.key()),
+                users::email.eq(new_user.email.as_str()),
+                users::email_key.eq(new_user.email.key()),
+                users::display_name.eq(new_user.display_name.as_str()),
+                users::bio.eq(""),
+                users::location_precision.eq(PrecisionLevel::default().as_str()),
+                users::default_visibility.eq(Visibility::default().as_str()),
+                users::is_admin.eq(false),
+                users::created_at.eq(at),
+                users::updated_at.eq(at),
+            ))
+            .execute(conn)
+            .map_err(|e| taken_or(e, UNIQUE_KEYS))?;
+        diesel::insert_into(credentials::table)
+            .values((
+                credentials::user_id.eq(id),
+                credentials::password_hash.eq(password_hash),
+                credentials::updated_at.eq(at),
+            ))
+            .execute(conn)?;
+        find(conn, UserId::from_raw(id))
+    })
+}
+
+pub fn find(conn: &mut DbConnection, id: UserId) -> Result<User, StoreError> {
+    users::table
+        .find(id.raw())
+        .filter(users::suspended_at.is_null())
+        .select(UserRow::as_select())
+        .first(conn)?
+        .try_into()
+}
+
+/// The account a login name (username or email, any case) belongs to, with its password hash.
+pub fn find_for_login(
+    conn: &mut DbConnection,
+    login: &str,
+) -> Result<Option<(User, String)>, StoreError> {
+    let key = login.trim().to_lowercase();
+    let found = users::table
+        .inner_join(credentials::table)
+        .filter(users::username_key.eq(&key).or(users::email_key.eq(&key)))
+        .filter(users::suspended_at.is_null())
+        .select((UserRow::as_select(), credentials::password_hash))
+        .first::<(UserRow, String)>(conn)
+        .optional()?;
+    found
+        .map(|(row, hash)| Ok((User::try_from(row)?, hash)))
+        .transpose()
+}
+
+/// Applies the given profile changes and returns the updated account.
+pub fn update_profile(
+    conn: &mut DbConnection,
+    id: UserId,
+    changes: &ProfileChanges,
+    now: DateTime<Utc>,
+) -> Result<User, StoreError> {
+    transaction(conn, |conn| {
+        let target = users::table
+            .find(id.raw())
+            .filter(users::suspended_at.is_null());
+        let updated = diesel::update(target)
+            .set((
+                changes
+                    .display_name
+                    .as_ref()
+                    .map(|v| users::display_name.eq(v.as_str())),
+                changes.bio.as_ref().map(|v| users::bio.eq(v.as_str())),
+                changes
+                    .location_precision
+                    .map(|v| users::location_precision.eq(v.as_str())),
+                changes
+                    .default_visibility
+                    .map(|v| users::default_visibility.eq(v.as_str())),
+                users::updated_at.eq(to_micros(now)),
+            ))
+            .execute(conn)?;
+        if updated == 0 {
+            return Err(StoreError::NotFound);
+        }
+        find(conn, id)
+    })
+}
+
+/// Deletes an account; the foreign keys cascade to everything it owns.
+pub fn delete(conn: &mut DbConnection, id: UserId) -> Result<(), StoreError> {
+    let deleted = diesel::delete(users::table.find(id.raw())).execute(conn)?;
+    if deleted == 0 {
+        return Err(StoreError::NotFound);
+    }
+    Ok(())
+}

@@ -1,0 +1,3 @@
+DROP TABLE blocks;
+DROP TABLE friendships;
+DROP TABLE friend_requests;

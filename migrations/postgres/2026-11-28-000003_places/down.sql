@@ -1,0 +1,4 @@
+DROP TABLE presence;
+DROP TABLE checkins;
+DROP TABLE venues;
+DROP TABLE categories;

@@ -1,0 +1,120 @@
+//! Commands: `serve` (the default), `migrate`, `keygen`, `openapi`.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+use vicinity_api::{Application, SigningKeys};
+use vicinity_store::{DatabaseUrl, PoolOptions, Store};
+
+use crate::settings::{Environment, Settings};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "vicinity",
+    version,
+    about = "Location check-in backend: venues, check-ins and friends nearby"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub settings: Settings,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the HTTP server (the default): migrates the database first.
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Write a new Ed25519 signing key (PKCS#8 PEM, mode 0600) to a file that must not exist.
+    Keygen {
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Print the OpenAPI document (the committed openapi.yaml must equal it).
+    Openapi,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    #[error("{0}")]
+    Config(String),
+    #[error(transparent)]
+    Store(#[from] vicinity_store::StoreError),
+    #[error(transparent)]
+    Key(#[from] vicinity_api::KeyError),
+    #[error("server: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+pub fn run(cli: Cli) -> Result<(), CliError> {
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve(&cli.settings),
+        Command::Migrate => {
+            let store = connect(&cli.settings)?;
+            let applied = store.migrate()?;
+            println!(
+                "{} migration(s) applied to {}",
+                applied.len(),
+                store.url().redacted()
+            );
+            Ok(())
+        }
+        Command::Keygen { out } => {
+            let keys = SigningKeys::generate();
+            keys.write_new(&out)?;
+            println!("wrote signing key {} (kid {})", out.display(), keys.kid());
+            Ok(())
+        }
+        Command::Openapi => {
+            print!("{}", vicinity_api::openapi_yaml());
+            Ok(())
+        }
+    }
+}
+
+fn connect(settings: &Settings) -> Result<Store, CliError> {
+    let url = DatabaseUrl::parse(&settings.database_url()).map_err(CliError::Config)?;
+    let options = PoolOptions {
+        max_connections: settings.db_pool_size.max(1),
+        ..PoolOptions::default()
+    };
+    Store::connect(&url, &options).map_err(|error| {
+        CliError::Config(format!("cannot open database {}: {error}", url.redacted()))
+    })
+}
+
+fn serve(settings: &Settings) -> Result<(), CliError> {
+    let store = connect(settings)?;
+    let applied = store.migrate()?;
+    if !applied.is_empty() {
+        tracing::info!(migrations = applied.len(), "database migrated");
+    }
+    let key_file = settings.signing_key_file();
+    let allow_create = settings.environment == Environment::Development;
+    let (keys, created) = SigningKeys::load_or_create(&key_file, allow_create)?;
+    if created {
+        tracing::info!(path = %key_file.display(), "generated a new signing key");
+    }
+    let config = settings.api_config();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        let app = Application::build(config, store.clone(), keys)?;
+        let address = app.address();
+        println!("Vicinity listening on http://{address}");
+        println!("  database: {}", store.url().redacted());
+        println!("  signing key: {}", key_file.display());
+        println!(
+            "  create an account: curl -X POST http://{address}/v1/auth/register \
+             -H 'Content-Type: application/json' \
+             -d '{{\"username\":\"ada\",\"email\":\"ada@example.com\",\"password\":\"a long passphrase\"}}'"
+        );
+        tracing::info!(%address, "listening");
+        app.run_until_stopped().await?;
+        tracing::info!("stopped");
+        Ok(())
+    })
+}
