@@ -85,6 +85,13 @@ fn connect(settings: &Settings) -> Result<Store, CliError> {
     })
 }
 
+/// Prints the start-up banner; a closed stdout (`vicinity | head -1`) must not stop the server.
+fn announce(text: &str) {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    let _ = writeln!(stdout, "{text}").and_then(|()| stdout.flush());
+}
+
 fn serve(settings: &Settings) -> Result<(), CliError> {
     let store = connect(settings)?;
     let applied = store.migrate()?;
@@ -104,17 +111,39 @@ fn serve(settings: &Settings) -> Result<(), CliError> {
     runtime.block_on(async move {
         let app = Application::build(config, store.clone(), keys)?;
         let address = app.address();
-        println!("Vicinity listening on http://{address}");
-        println!("  database: {}", store.url().redacted());
-        println!("  signing key: {}", key_file.display());
-        println!(
-            "  create an account: curl -X POST http://{address}/v1/auth/register \
+        let handle = app.handle();
+        let stop_requested = stop_signal()?;
+        let mut server = tokio::spawn(app.run_until_stopped());
+        announce(&format!(
+            "Vicinity listening on http://{address}\n  database: {}\n  signing key: {}\n  \
+             create an account: curl -X POST http://{address}/v1/auth/register \
              -H 'Content-Type: application/json' \
-             -d '{{\"username\":\"ada\",\"email\":\"ada@example.com\",\"password\":\"a long passphrase\"}}'"
-        );
+             -d '{{\"username\":\"ada\",\"email\":\"ada@example.com\",\"password\":\"a long passphrase\"}}'",
+            store.url().redacted(),
+            key_file.display(),
+        ));
         tracing::info!(%address, "listening");
-        app.run_until_stopped().await?;
+        tokio::select! {
+            finished = &mut server => return finished.map_err(std::io::Error::other)?.map_err(Into::into),
+            signal = stop_requested => tracing::info!(signal, "stopping: finishing in-flight requests"),
+        }
+        handle.stop(true).await;
+        server.await.map_err(std::io::Error::other)??;
         tracing::info!("stopped");
         Ok(())
+    })
+}
+
+/// Resolves with the signal's name on the first SIGINT or SIGTERM. The handlers are
+/// registered when this is called, before the server announces itself.
+fn stop_signal() -> std::io::Result<impl std::future::Future<Output = &'static str>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    let mut terminate = signal(SignalKind::terminate())?;
+    Ok(async move {
+        tokio::select! {
+            _ = interrupt.recv() => "SIGINT",
+            _ = terminate.recv() => "SIGTERM",
+        }
     })
 }

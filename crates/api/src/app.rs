@@ -68,7 +68,10 @@ impl Application {
                 .configure(routes::configure)
                 .default_service(web::to(unknown_route))
         })
-        .shutdown_timeout(config.shutdown_timeout.as_secs());
+        .shutdown_timeout(config.shutdown_timeout.as_secs())
+        // The binary installs its signal handlers before announcing itself, so a SIGTERM
+        // right after start-up is a graceful stop too (`Application::handle`).
+        .disable_signals();
         if let Some(workers) = config.workers {
             server = server.workers(workers.max(1));
         }
@@ -85,7 +88,8 @@ impl Application {
         self.server.handle()
     }
 
-    /// Serves until stopped; on SIGINT/SIGTERM, in-flight requests finish first.
+    /// Serves until stopped through [`Application::handle`]; a graceful stop lets in-flight
+    /// requests finish first.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         self.server.await
     }

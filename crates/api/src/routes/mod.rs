@@ -12,20 +12,21 @@ use actix_web::web;
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::scope("/v1")
-            .route("/auth/register", web::post().to(accounts::register))
-            .route("/auth/login", web::post().to(accounts::login))
+            .service(web::resource("/auth/register").post(accounts::register))
+            .service(web::resource("/auth/login").post(accounts::login))
             .service(
                 web::resource("/me")
                     .get(me::get_me)
                     .patch(me::update_me)
                     .delete(me::delete_me),
             )
-            .route("/users/{user_id}", web::get().to(users::get_user)),
+            .service(web::resource("/users/{user_id}").get(users::get_user)),
     )
-    .route("/oauth/token", web::post().to(oauth::token))
-    .route("/oauth/revoke", web::post().to(oauth::revoke))
-    .route("/.well-known/jwks.json", web::get().to(oauth::jwks))
-    .route("/healthz", web::get().to(ops::healthz))
-    .route("/readyz", web::get().to(ops::readyz))
-    .route("/openapi.yaml", web::get().to(ops::openapi));
+    // Resources (not bare routes) so that a known path with the wrong method is a 405.
+    .service(web::resource("/oauth/token").post(oauth::token))
+    .service(web::resource("/oauth/revoke").post(oauth::revoke))
+    .service(web::resource("/.well-known/jwks.json").get(oauth::jwks))
+    .service(web::resource("/healthz").get(ops::healthz))
+    .service(web::resource("/readyz").get(ops::readyz))
+    .service(web::resource("/openapi.yaml").get(ops::openapi));
 }

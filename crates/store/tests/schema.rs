@@ -1,0 +1,191 @@
+//! The schema on both backends: migrations undo cleanly, and deleting an account leaves
+//! nothing of it behind.
+
+use chrono::Utc;
+use diesel::prelude::*;
+use diesel::sql_types::BigInt;
+use vicinity_domain::{NewUser, ScopeSet};
+use vicinity_store::testing::TestDatabase;
+use vicinity_store::tokens::{self, NewRefreshToken};
+use vicinity_store::{DbConnection, PoolOptions, Store, StoreError, revert_all_migrations, users};
+
+fn databases(test: &str) -> Vec<TestDatabase> {
+    let mut all = vec![TestDatabase::sqlite()];
+    all.extend(TestDatabase::postgres(test));
+    all
+}
+
+fn table_names(conn: &mut DbConnection) -> Vec<String> {
+    #[derive(QueryableByName)]
+    struct Name {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        name: String,
+    }
+    let query = match conn {
+        DbConnection::Pg(_) => {
+            "SELECT table_name AS name FROM information_schema.tables \
+             WHERE table_schema = 'public' AND table_name <> '__diesel_schema_migrations' \
+             ORDER BY 1"
+        }
+        DbConnection::Sqlite(_) => {
+            "SELECT name FROM sqlite_master WHERE type = 'table' \
+             AND name NOT LIKE 'sqlite_%' AND name <> '__diesel_schema_migrations' ORDER BY 1"
+        }
+    };
+    diesel::sql_query(query)
+        .load::<Name>(conn)
+        .unwrap()
+        .into_iter()
+        .map(|n| n.name)
+        .collect()
+}
+
+#[test]
+fn migrations_apply_revert_and_reapply_on_both_backends() {
+    for db in databases("migrations_apply_revert_and_reapply") {
+        let store = Store::connect(db.url(), &PoolOptions::default()).unwrap();
+        let applied = store.migrate().unwrap();
+        assert_eq!(applied.len(), 3, "{:?}", db.url().backend());
+        let tables = store.run_blocking(|c| Ok(table_names(c))).unwrap();
+        assert!(tables.contains(&"users".to_string()) && tables.contains(&"presence".to_string()));
+
+        let reverted = revert_all_migrations(db.url()).unwrap();
+        assert_eq!(reverted.len(), 3);
+        assert!(
+            store
+                .run_blocking(|c| Ok(table_names(c)))
+                .unwrap()
+                .is_empty()
+        );
+
+        assert_eq!(store.migrate().unwrap().len(), 3);
+        assert_eq!(store.run_blocking(|c| Ok(table_names(c))).unwrap(), tables);
+        assert!(
+            store.migrate().unwrap().is_empty(),
+            "a second run applies nothing"
+        );
+    }
+}
+
+fn count_rows_mentioning(conn: &mut DbConnection, user: i64) -> Vec<(String, i64)> {
+    #[derive(QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = BigInt)]
+        n: i64,
+    }
+    let checks = [
+        ("users", "id"),
+        ("credentials", "user_id"),
+        ("token_families", "user_id"),
+        ("refresh_tokens", "user_id"),
+        ("friend_requests", "from_user_id"),
+        ("friend_requests", "to_user_id"),
+        ("friendships", "user_id"),
+        ("friendships", "friend_id"),
+        ("blocks", "blocker_id"),
+        ("blocks", "blocked_id"),
+        ("checkins", "user_id"),
+        ("presence", "user_id"),
+        ("venues", "created_by"),
+    ];
+    checks
+        .iter()
+        .map(|(table, column)| {
+            let n = diesel::sql_query(format!(
+                "SELECT COUNT(*) AS n FROM {table} WHERE {column} = $1"
+            ))
+            .bind::<BigInt, _>(user)
+            .get_result::<Count>(conn)
+            .unwrap()
+            .n;
+            (format!("{table}.{column}"), n)
+        })
+        .collect()
+}
+
+fn seed_everything(conn: &mut DbConnection, ada: i64, grace: i64) {
+    let now = Utc::now().timestamp_micros();
+    let statements = [
+        format!(
+            "INSERT INTO friend_requests VALUES ({ada}, {grace}, {now}), ({grace}, {ada}, {now})"
+        ),
+        format!("INSERT INTO friendships VALUES ({ada}, {grace}, {now}), ({grace}, {ada}, {now})"),
+        format!("INSERT INTO blocks VALUES ({grace}, {ada}, {now}), ({ada}, {grace}, {now})"),
+        "INSERT INTO categories (id, parent_id, name) VALUES ('food', NULL, 'Food')".to_string(),
+        format!(
+            "INSERT INTO venues (id, name, name_key, category_id, lat, lng, cell, created_by, \
+             created_at, updated_at) VALUES (5, 'Cafe', 'cafe', 'food', 1.0, 2.0, 3, {ada}, \
+             {now}, {now})"
+        ),
+        format!(
+            "INSERT INTO checkins (id, user_id, venue_id, lat, lng, visibility, created_at, \
+             received_at) VALUES (6, {ada}, 5, 1.0, 2.0, 'friends', {now}, {now})"
+        ),
+        format!(
+            "INSERT INTO presence (user_id, lat, lng, cell, venue_id, checkin_id, updated_at, \
+             expires_at) VALUES ({ada}, 1.0, 2.0, 3, 5, 6, {now}, {now})"
+        ),
+    ];
+    for statement in statements {
+        diesel::sql_query(statement).execute(conn).unwrap();
+    }
+}
+
+#[test]
+fn deleting_an_account_removes_everything_it_owns_on_both_backends() {
+    for db in databases("deleting_an_account_removes_everything_it_owns") {
+        let store = Store::connect(db.url(), &PoolOptions::default()).unwrap();
+        store.migrate().unwrap();
+        store
+            .run_blocking(|conn| {
+                let now = Utc::now();
+                let register = |conn: &mut DbConnection, name: &str| {
+                    let new = NewUser::parse(
+                        name,
+                        &format!("{name}@example.com"),
+                        "a long passphrase",
+                        None,
+                    )
+                    .unwrap();
+                    users::create(conn, &new, "hash", now).unwrap()
+                };
+                let ada = register(conn, "ada");
+                let grace = register(conn, "grace");
+                let token = NewRefreshToken {
+                    hash: "h1",
+                    expires_at: now,
+                };
+                tokens::start_family(
+                    conn,
+                    ada.id,
+                    "vicinity",
+                    ScopeSet::first_party(),
+                    &token,
+                    now,
+                )
+                .unwrap();
+                seed_everything(conn, ada.id.raw(), grace.id.raw());
+                let seeded = count_rows_mentioning(conn, ada.id.raw());
+                assert!(
+                    seeded.iter().all(|(_, n)| *n > 0),
+                    "seeding missed a table: {seeded:?}"
+                );
+
+                users::delete(conn, ada.id)?;
+
+                let left: Vec<_> = count_rows_mentioning(conn, ada.id.raw())
+                    .into_iter()
+                    .filter(|(_, n)| *n > 0)
+                    .collect();
+                assert!(left.is_empty(), "rows left behind: {left:?}");
+                // Shared things survive: the venue stays, only its creator is forgotten.
+                assert!(users::find(conn, grace.id).is_ok());
+                assert!(matches!(
+                    users::delete(conn, ada.id),
+                    Err(StoreError::NotFound)
+                ));
+                Ok(())
+            })
+            .unwrap();
+    }
+}

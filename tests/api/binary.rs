@@ -1,0 +1,204 @@
+//! The `vicinity` binary as an operator runs it: start-up, restarts, signals, key handling.
+
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::process::{Child, Command};
+use vicinity_store::DatabaseUrl;
+
+use crate::helpers::{Backend, test_database};
+use crate::on_both_backends;
+
+on_both_backends!(a_restarted_server_keeps_accounts_and_keys);
+
+const BINARY: &str = env!("CARGO_BIN_EXE_vicinity");
+
+fn vicinity(data_dir: &Path, database: Option<&DatabaseUrl>) -> Command {
+    let mut command = Command::new(BINARY);
+    command
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("VICINITY_BIND", "127.0.0.1:0")
+        .env("VICINITY_DATA_DIR", data_dir)
+        .env("VICINITY_WORKERS", "1")
+        .env("VICINITY_LOG_FORMAT", "json")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    if let Some(DatabaseUrl::Postgres(url)) = database {
+        command.env("DATABASE_URL", url);
+    }
+    command
+}
+
+/// Starts the server and waits for the line that says where it listens.
+async fn start(mut command: Command) -> (Child, String) {
+    let mut child = command.spawn().unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = BufReader::new(stdout).lines();
+    let address = tokio::time::timeout(Duration::from_secs(30), async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            if let Some(address) = line.strip_prefix("Vicinity listening on ") {
+                return address.to_owned();
+            }
+        }
+        panic!("the server exited without saying where it listens");
+    })
+    .await
+    .expect("the server did not start within 30 s");
+    // Keep reading, so the server never writes into a closed pipe.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    (child, address)
+}
+
+/// Sends SIGTERM and expects a clean exit.
+async fn terminate(mut child: Child) {
+    let pid = child.id().unwrap().to_string();
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let exit = tokio::time::timeout(Duration::from_secs(15), child.wait())
+        .await
+        .expect("the server did not stop within 15 s of SIGTERM")
+        .unwrap();
+    assert!(exit.success(), "exit after SIGTERM: {exit}");
+}
+
+async fn a_restarted_server_keeps_accounts_and_keys(backend: Backend) {
+    let database = test_database(backend);
+    let data_dir = tempfile::tempdir().unwrap();
+    let client = reqwest::Client::new();
+    let (server, address) = start(vicinity(data_dir.path(), Some(database.url()))).await;
+    let registered: Value = client
+        .post(format!("{address}/v1/auth/register"))
+        .json(&json!({"username": "ada", "email": "ada@example.com", "password": "a long passphrase"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let access = registered["access_token"].as_str().unwrap().to_owned();
+    let refresh = registered["refresh_token"].as_str().unwrap().to_owned();
+    terminate(server).await;
+    assert!(data_dir.path().join("signing-key.pem").exists());
+
+    let (server, address) = start(vicinity(data_dir.path(), Some(database.url()))).await;
+    // The access token signed before the restart still verifies: the key was kept.
+    let me = client
+        .get(format!("{address}/v1/me"))
+        .bearer_auth(&access)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(me.status(), StatusCode::OK);
+    let refreshed = client
+        .post(format!("{address}/oauth/token"))
+        .form(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refreshed.status(), StatusCode::OK);
+    terminate(server).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_lets_an_in_flight_request_finish() {
+    let data_dir = tempfile::tempdir().unwrap();
+    let (server, address) = start(vicinity(data_dir.path(), None)).await;
+    let body =
+        json!({"username": "ada", "email": "ada@example.com", "password": "a long passphrase"})
+            .to_string();
+    let (first_half, second_half) = body.split_at(body.len() / 2);
+    let mut stream = tokio::net::TcpStream::connect(address.trim_start_matches("http://"))
+        .await
+        .unwrap();
+    let head = format!(
+        "POST /v1/auth/register HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{first_half}",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let pid = server.id().unwrap().to_string();
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    stream.write_all(second_half.as_bytes()).await.unwrap();
+
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.unwrap();
+    assert!(
+        response.starts_with("HTTP/1.1 201"),
+        "in-flight request was cut off: {response:?}"
+    );
+    let mut server = server;
+    let exit = tokio::time::timeout(Duration::from_secs(15), server.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(exit.success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn production_mode_requires_an_existing_signing_key() {
+    let data_dir = tempfile::tempdir().unwrap();
+    let mut command = vicinity(data_dir.path(), None);
+    command.env("VICINITY_ENV", "production");
+    let output = command.output().await.unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("vicinity keygen"), "{stderr}");
+    assert!(!data_dir.path().join("signing-key.pem").exists());
+
+    let key = data_dir.path().join("signing-key.pem");
+    let mut keygen = vicinity(data_dir.path(), None);
+    keygen.args(["keygen", "--out"]).arg(&key);
+    assert!(keygen.output().await.unwrap().status.success());
+    let mut again = vicinity(data_dir.path(), None);
+    again.args(["keygen", "--out"]).arg(&key);
+    assert!(
+        !again.output().await.unwrap().status.success(),
+        "keygen must not overwrite a key"
+    );
+
+    let mut command = vicinity(data_dir.path(), None);
+    command.env("VICINITY_ENV", "production");
+    let (server, _) = start(command).await;
+    terminate(server).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn migrate_applies_pending_migrations_once() {
+    let data_dir = tempfile::tempdir().unwrap();
+    let run = || {
+        let mut command = vicinity(data_dir.path(), None);
+        command.arg("migrate");
+        command
+    };
+    let first = run().output().await.unwrap();
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    assert!(String::from_utf8_lossy(&first.stdout).starts_with("3 migration(s) applied"));
+    let second = run().output().await.unwrap();
+    assert!(String::from_utf8_lossy(&second.stdout).starts_with("0 migration(s) applied"));
+}

@@ -1,0 +1,222 @@
+//! Spawning the real application for a test, on a fresh database of either backend, and the
+//! small HTTP vocabulary the tests share.
+
+use std::time::Duration;
+
+use actix_web::dev::ServerHandle;
+use reqwest::{Client, Response, StatusCode};
+use serde_json::{Value, json};
+use vicinity_api::{ApiConfig, Application, SigningKeys};
+use vicinity_store::testing::TestDatabase;
+use vicinity_store::{DatabaseUrl, PoolOptions, Store};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Generates, for each named scenario `async fn name(backend: Backend)`, a module with one
+/// test per backend: `name::sqlite` and `name::postgres`.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),+ $(,)?) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$name($crate::helpers::Backend::Sqlite).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                if $crate::helpers::postgres_configured(stringify!($name)) {
+                    super::$name($crate::helpers::Backend::Postgres).await;
+                }
+            }
+        }
+    )+};
+}
+
+/// Whether PostgreSQL tests can run; says so on stderr (past the harness's capture) if not.
+pub fn postgres_configured(test: &str) -> bool {
+    let configured = std::env::var_os(vicinity_store::testing::POSTGRES_URL_VAR).is_some();
+    if !configured {
+        use std::io::Write;
+        let _ = writeln!(
+            std::io::stderr(),
+            "SKIPPED on PostgreSQL: {test} (set {} to run it there)",
+            vicinity_store::testing::POSTGRES_URL_VAR
+        );
+    }
+    configured
+}
+
+pub fn test_database(backend: Backend) -> TestDatabase {
+    match backend {
+        Backend::Sqlite => TestDatabase::sqlite(),
+        Backend::Postgres => TestDatabase::postgres("test")
+            .unwrap_or_else(|| panic!("PostgreSQL requested but not configured")),
+    }
+}
+
+/// A running application with its own database, torn down when dropped.
+pub struct TestApp {
+    pub address: String,
+    pub client: Client,
+    pub config: ApiConfig,
+    /// The private key the server signs with, so tests can forge tokens it would accept.
+    pub key_pem: String,
+    handle: ServerHandle,
+    _key_dir: tempfile::TempDir,
+    // Dropped last: the server must not outlive its database.
+    _database: TestDatabase,
+}
+
+/// A signed-in user as the tests see them.
+pub struct Session {
+    pub user_id: String,
+    pub password: String,
+    pub access_token: String,
+    pub refresh_token: String,
+}
+
+impl TestApp {
+    pub async fn spawn(backend: Backend) -> TestApp {
+        Self::spawn_with(backend, |_| {}).await
+    }
+
+    pub async fn spawn_with(backend: Backend, adjust: impl FnOnce(&mut ApiConfig)) -> TestApp {
+        let database = test_database(backend);
+        Self::spawn_on(database, adjust).await
+    }
+
+    pub async fn spawn_on(database: TestDatabase, adjust: impl FnOnce(&mut ApiConfig)) -> TestApp {
+        let key_dir = tempfile::tempdir().unwrap();
+        let key_path = key_dir.path().join("signing-key.pem");
+        let (keys, _) = SigningKeys::load_or_create(&key_path, true).unwrap();
+        let key_pem = std::fs::read_to_string(&key_path).unwrap();
+        let mut config = ApiConfig {
+            bind: "127.0.0.1:0".into(),
+            workers: Some(1),
+            issuer: "http://vicinity.test".into(),
+            shutdown_timeout: Duration::from_secs(1),
+            ..ApiConfig::default()
+        };
+        adjust(&mut config);
+        let url: DatabaseUrl = database.url().clone();
+        let store = tokio::task::spawn_blocking(move || {
+            let store = Store::connect(&url, &PoolOptions::default()).unwrap();
+            store.migrate().unwrap();
+            store
+        })
+        .await
+        .unwrap();
+        let app = Application::build(config.clone(), store, keys).unwrap();
+        let address = format!("http://{}", app.address());
+        let handle = app.handle();
+        tokio::spawn(app.run_until_stopped());
+        TestApp {
+            address,
+            client: Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            config,
+            key_pem,
+            handle,
+            _key_dir: key_dir,
+            _database: database,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    pub async fn post_json(&self, path: &str, body: &Value) -> Response {
+        self.client
+            .post(self.url(path))
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> Response {
+        self.client
+            .get(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn post_form(&self, path: &str, params: &[(&str, &str)]) -> Response {
+        self.client
+            .post(self.url(path))
+            .form(params)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn register(&self, username: &str) -> Session {
+        let password = "correct horse battery staple".to_owned();
+        let response = self
+            .post_json(
+                "/v1/auth/register",
+                &json!({"username": username, "email": format!("{username}@example.com"),
+                    "password": password}),
+            )
+            .await;
+        assert_eq!(
+            response.status(),
+            StatusCode::CREATED,
+            "registering {username}"
+        );
+        let body: Value = response.json().await.unwrap();
+        Session {
+            user_id: body["user"]["id"].as_str().unwrap().to_owned(),
+            password,
+            access_token: body["access_token"].as_str().unwrap().to_owned(),
+            refresh_token: body["refresh_token"].as_str().unwrap().to_owned(),
+        }
+    }
+
+    pub async fn refresh(&self, refresh_token: &str) -> Response {
+        self.post_form(
+            "/oauth/token",
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", refresh_token),
+            ],
+        )
+        .await
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        // Sends the stop command now; the workers wind down on their own threads.
+        drop(self.handle.stop(false));
+    }
+}
+
+/// The error envelope's `code`, asserting the envelope's shape on the way.
+pub async fn error_code(response: Response) -> (StatusCode, String, Value) {
+    let status = response.status();
+    let request_id = response
+        .headers()
+        .get("x-request-id")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .expect("every response carries X-Request-Id");
+    let body: Value = response.json().await.unwrap();
+    let error = &body["error"];
+    assert_eq!(error["request_id"], request_id.as_str(), "envelope: {body}");
+    assert!(
+        error["message"].as_str().is_some_and(|m| !m.is_empty()),
+        "envelope: {body}"
+    );
+    assert!(error["details"].is_array(), "envelope: {body}");
+    (status, error["code"].as_str().unwrap().to_owned(), body)
+}

@@ -1,0 +1,19 @@
+//! Black-box tests: the real application on a random port, spoken to over HTTP (and the
+//! binary, for start-up and shutdown), on SQLite and, when configured, on PostgreSQL.
+
+#![expect(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    reason = "a test fails loudly at the first surprise"
+)]
+
+mod helpers;
+
+mod accounts;
+mod auth_failures;
+mod binary;
+mod errors;
+mod me;
+mod operations;
+mod tokens;
