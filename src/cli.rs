@@ -31,6 +31,9 @@ pub enum Command {
     Keygen {
         #[arg(long)]
         out: PathBuf,
+        /// Succeed without touching an existing key file (for container start-up).
+        #[arg(long)]
+        if_missing: bool,
     },
     /// Print the OpenAPI document (the committed openapi.yaml must equal it).
     Openapi,
@@ -61,7 +64,14 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
             );
             Ok(())
         }
-        Command::Keygen { out } => {
+        Command::Keygen { out, if_missing } => {
+            if if_missing && out.exists() {
+                println!(
+                    "signing key {} already exists; left as it is",
+                    out.display()
+                );
+                return Ok(());
+            }
             let keys = SigningKeys::generate();
             keys.write_new(&out)?;
             println!("wrote signing key {} (kid {})", out.display(), keys.kid());

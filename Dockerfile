@@ -1,0 +1,23 @@
+# Multi-stage build: compile with the full toolchain, run on a slim image as a non-root user.
+FROM rust:1.95-bookworm AS build
+WORKDIR /src
+RUN apt-get update && apt-get install -y --no-install-recommends libpq-dev && rm -rf /var/lib/apt/lists/*
+COPY . .
+RUN cargo build --release --locked && strip target/release/vicinity
+
+FROM debian:bookworm-slim
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends libpq5 ca-certificates \
+    && rm -rf /var/lib/apt/lists/* \
+    && useradd --system --uid 10001 --home-dir /var/lib/vicinity vicinity \
+    && mkdir -p /var/lib/vicinity/keys \
+    && chown -R vicinity:vicinity /var/lib/vicinity
+COPY --from=build /src/target/release/vicinity /usr/local/bin/vicinity
+USER vicinity
+WORKDIR /var/lib/vicinity
+ENV VICINITY_BIND=0.0.0.0:8080 \
+    VICINITY_DATA_DIR=/var/lib/vicinity \
+    VICINITY_LOG_FORMAT=json
+EXPOSE 8080
+ENTRYPOINT ["vicinity"]
+CMD ["serve"]
