@@ -15,6 +15,8 @@ RUN apt-get update \
 COPY --from=build /src/target/release/vicinity /usr/local/bin/vicinity
 USER vicinity
 WORKDIR /var/lib/vicinity
+# The embedded database and generated key live here; mount a volume to keep them.
+VOLUME ["/var/lib/vicinity"]
 ENV VICINITY_BIND=0.0.0.0:8080 \
     VICINITY_DATA_DIR=/var/lib/vicinity \
     VICINITY_LOG_FORMAT=json

@@ -1,6 +1,7 @@
 //! Commands: `serve` (the default), `migrate`, `keygen`, `openapi`.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use vicinity_api::{Application, SigningKeys};
@@ -118,7 +119,7 @@ fn serve(settings: &Settings) -> Result<(), CliError> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    runtime.block_on(async move {
+    let served = runtime.block_on(async {
         let app = Application::build(config, store.clone(), keys)?;
         let address = app.address();
         let handle = app.handle();
@@ -139,9 +140,17 @@ fn serve(settings: &Settings) -> Result<(), CliError> {
         }
         handle.stop(true).await;
         server.await.map_err(std::io::Error::other)??;
-        tracing::info!("stopped");
-        Ok(())
-    })
+        Ok::<(), CliError>(())
+    });
+    // Orderly teardown: blocking tasks end, the workers release the pool, and the connections
+    // close here, before the process exits.
+    runtime.shutdown_timeout(Duration::from_secs(5));
+    if !store.close(Duration::from_secs(5)) {
+        tracing::warn!("database connections still in use at exit");
+    }
+    served?;
+    tracing::info!("stopped");
+    Ok(())
 }
 
 /// Resolves with the signal's name on the first SIGINT or SIGTERM. The handlers are

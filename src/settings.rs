@@ -96,6 +96,16 @@ pub struct Settings {
         value_parser = parse_rate)]
     pub login_limit_address: (u32, Duration),
 
+    /// Count login attempts per address from `X-Forwarded-For`/`Forwarded` (set this only
+    /// behind a reverse proxy that overwrites those headers).
+    #[arg(
+        long,
+        global = true,
+        env = "VICINITY_TRUST_FORWARDED_FOR",
+        default_value_t = false
+    )]
+    pub trust_forwarded_for: bool,
+
     /// Largest accepted request body in bytes.
     #[arg(
         long,
@@ -155,13 +165,16 @@ impl Settings {
                 per_address_burst: self.login_limit_address.0,
                 per_address_period: self.login_limit_address.1,
             },
+            trust_forwarded_for: self.trust_forwarded_for,
             workers: self.workers,
             shutdown_timeout: self.shutdown_timeout,
         }
     }
 }
 
-/// `90`, `90s`, `15m`, `2h`, `30d`.
+const MAX_DURATION_SECS: u64 = 366 * 86_400;
+
+/// `90`, `90s`, `15m`, `2h`, `30d`; at most 366 days.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
     let split = text
@@ -181,10 +194,11 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     if number == 0 {
         return Err("a duration must be positive".into());
     }
-    number
-        .checked_mul(seconds)
-        .map(Duration::from_secs)
-        .ok_or_else(|| "duration too long".into())
+    // Beyond a year no setting makes sense, and timestamp arithmetic stays far from overflow.
+    match number.checked_mul(seconds) {
+        Some(total) if total <= MAX_DURATION_SECS => Ok(Duration::from_secs(total)),
+        _ => Err(format!("`{text}` is too long: at most 366d")),
+    }
 }
 
 /// `BURST/PERIOD`, such as `10/1m`.
@@ -214,6 +228,8 @@ mod tests {
         assert!(parse_duration("0s").is_err());
         assert!(parse_duration("5w").is_err());
         assert!(parse_duration("m").is_err());
+        assert!(parse_duration("367d").is_err());
+        assert!(parse_duration("100000000000000000000d").is_err());
     }
 
     #[test]

@@ -15,6 +15,8 @@ on_both_backends!(
     login_accepts_the_username_or_the_email_in_any_case,
     login_failures_do_not_say_which_part_was_wrong,
     repeated_login_attempts_on_one_account_are_throttled,
+    login_attempts_are_throttled_per_client_address,
+    a_login_name_with_control_characters_is_simply_unknown,
 );
 
 async fn registering_returns_a_token_pair_and_the_account(backend: Backend) {
@@ -66,7 +68,14 @@ async fn registration_reports_every_invalid_field_at_once(backend: Backend) {
         .map(|d| d["field"].as_str().unwrap())
         .collect();
     assert_eq!(fields, ["username", "email", "password", "display_name"]);
-    // Nothing was written: the name is still free.
+    // A refused registration writes nothing: with only the email wrong, the name stays free.
+    let response = app
+        .post_json(
+            "/v1/auth/register",
+            &json!({"username": "ada", "email": "ada@", "password": "a long passphrase"}),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
     app.register("ada").await;
 }
 
@@ -215,4 +224,54 @@ async fn repeated_login_attempts_on_one_account_are_throttled(backend: Backend) 
         )
         .await;
     assert_eq!(response.status(), StatusCode::OK);
+}
+
+async fn login_attempts_are_throttled_per_client_address(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |config| {
+        config.login_throttle.per_address_burst = 2;
+        config.trust_forwarded_for = true;
+    })
+    .await;
+    let attempt = |client_address: &'static str, username: &'static str| {
+        app.client
+            .post(app.url("/v1/auth/login"))
+            .header("x-forwarded-for", client_address)
+            .json(&json!({"username": username, "password": "guess"}))
+            .send()
+    };
+    // Spread over different accounts, so only the address limit can bite.
+    for name in ["ada", "grace"] {
+        assert_eq!(
+            attempt("192.0.2.1", name).await.unwrap().status(),
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    // Only the address the proxy appended counts; what the client wrote before it does not.
+    let spoofed = attempt("203.0.113.9, 192.0.2.1", "edsger").await.unwrap();
+    assert_eq!(spoofed.status(), StatusCode::TOO_MANY_REQUESTS);
+    let throttled = attempt("192.0.2.1", "edsger").await.unwrap();
+    assert_eq!(throttled.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(
+        attempt("198.51.100.7", "edsger").await.unwrap().status(),
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+async fn a_login_name_with_control_characters_is_simply_unknown(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let ada = app.register("ada").await;
+    for name in ["ada\u{0}", "\u{0}", "ada\u{7}", " "] {
+        let response = app
+            .post_json(
+                "/v1/auth/login",
+                &json!({"username": name, "password": ada.password}),
+            )
+            .await;
+        let (status, code, _) = error_code(response).await;
+        assert_eq!(
+            (status, code.as_str()),
+            (StatusCode::UNAUTHORIZED, "invalid_credentials"),
+            "{name:?}"
+        );
+    }
 }

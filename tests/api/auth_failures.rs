@@ -7,7 +7,7 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{Backend, Session, TestApp, error_code};
+use crate::helpers::{Backend, Session, TestApp, claims_of, error_code};
 use crate::on_both_backends;
 
 on_both_backends!(
@@ -16,15 +16,15 @@ on_both_backends!(
     a_token_without_the_needed_scope_gets_403,
 );
 
-fn claims_of(token: &str) -> Value {
-    let payload = token.split('.').nth(1).unwrap();
-    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap()
+/// Re-signs `claims` with the server's own key and key id, so only what is under test is wrong.
+fn sign(app: &TestApp, claims: &Value, typ: &str) -> String {
+    sign_with_kid(app, claims, typ, Some(&app.kid))
 }
 
-/// Re-signs `claims` with the server's own key, so only the claim under test is wrong.
-fn sign(app: &TestApp, claims: &Value, typ: &str) -> String {
+fn sign_with_kid(app: &TestApp, claims: &Value, typ: &str, kid: Option<&str>) -> String {
     let mut header = Header::new(Algorithm::EdDSA);
     header.typ = Some(typ.into());
+    header.kid = kid.map(str::to_owned);
     let key = EncodingKey::from_ed_pem(app.key_pem.as_bytes()).unwrap();
     jsonwebtoken::encode(&header, claims, &key).unwrap()
 }
@@ -93,18 +93,11 @@ async fn malformed_forged_and_misdirected_tokens_are_refused(backend: Backend) {
         StatusCode::OK
     );
 
-    let header_none = URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"at+jwt"}"#);
+    let header_none =
+        URL_SAFE_NO_PAD.encode(json!({"alg": "none", "typ": "at+jwt", "kid": app.kid}).to_string());
     let payload = ada.access_token.split('.').nth(1).unwrap().to_owned();
     let public_x = {
-        let jwks: Value = app
-            .client
-            .get(app.url("/.well-known/jwks.json"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let jwks = app.get_public_json("/.well-known/jwks.json").await;
         URL_SAFE_NO_PAD
             .decode(jwks["keys"][0]["x"].as_str().unwrap())
             .unwrap()
@@ -112,6 +105,7 @@ async fn malformed_forged_and_misdirected_tokens_are_refused(backend: Backend) {
     let hs256_with_public_key = jsonwebtoken::encode(
         &Header {
             typ: Some("at+jwt".into()),
+            kid: Some(app.kid.clone()),
             ..Header::new(Algorithm::HS256)
         },
         &claims,
@@ -127,6 +121,7 @@ async fn malformed_forged_and_misdirected_tokens_are_refused(backend: Backend) {
     let foreign = jsonwebtoken::encode(
         &Header {
             typ: Some("at+jwt".into()),
+            kid: Some(app.kid.clone()),
             ..Header::new(Algorithm::EdDSA)
         },
         &claims,
@@ -156,6 +151,11 @@ async fn malformed_forged_and_misdirected_tokens_are_refused(backend: Backend) {
             "wrong issuer",
         ),
         (sign(&app, &claims, "JWT"), "not an access token type"),
+        (sign_with_kid(&app, &claims, "at+jwt", None), "no key id"),
+        (
+            sign_with_kid(&app, &claims, "at+jwt", Some("another-key")),
+            "unknown key id",
+        ),
         (
             sign(&app, &with(&claims, "sub", json!(grace.user_id)), "at+jwt"),
             "subject swapped",

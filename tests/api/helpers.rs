@@ -66,6 +66,8 @@ pub struct TestApp {
     pub config: ApiConfig,
     /// The private key the server signs with, so tests can forge tokens it would accept.
     pub key_pem: String,
+    /// The id of that key, as access tokens name it.
+    pub kid: String,
     handle: ServerHandle,
     _key_dir: tempfile::TempDir,
     // Dropped last: the server must not outlive its database.
@@ -95,6 +97,7 @@ impl TestApp {
         let key_path = key_dir.path().join("signing-key.pem");
         let (keys, _) = SigningKeys::load_or_create(&key_path, true).unwrap();
         let key_pem = std::fs::read_to_string(&key_path).unwrap();
+        let kid = keys.kid().to_owned();
         let mut config = ApiConfig {
             bind: "127.0.0.1:0".into(),
             workers: Some(1),
@@ -123,6 +126,7 @@ impl TestApp {
                 .unwrap(),
             config,
             key_pem,
+            kid,
             handle,
             _key_dir: key_dir,
             _database: database,
@@ -147,6 +151,18 @@ impl TestApp {
             .get(self.url(path))
             .bearer_auth(token)
             .send()
+            .await
+            .unwrap()
+    }
+
+    /// An unauthenticated GET whose answer is JSON.
+    pub async fn get_public_json(&self, path: &str) -> Value {
+        self.client
+            .get(self.url(path))
+            .send()
+            .await
+            .unwrap()
+            .json()
             .await
             .unwrap()
     }
@@ -200,6 +216,18 @@ impl Drop for TestApp {
         // Sends the stop command now; the workers wind down on their own threads.
         drop(self.handle.stop(false));
     }
+}
+
+/// The claims of a JWT, read without verifying it (to inspect or forge variants).
+pub fn claims_of(token: &str) -> Value {
+    use base64::Engine;
+    let payload = token.split('.').nth(1).unwrap();
+    serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .unwrap(),
+    )
+    .unwrap()
 }
 
 /// The error envelope's `code`, asserting the envelope's shape on the way.

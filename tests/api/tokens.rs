@@ -1,12 +1,10 @@
 //! The OAuth token endpoint (refresh grant), revocation and the published keys.
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use reqwest::StatusCode;
 use serde_json::Value;
 
-use crate::helpers::{Backend, TestApp};
+use crate::helpers::{Backend, TestApp, claims_of};
 use crate::on_both_backends;
 
 on_both_backends!(
@@ -18,6 +16,8 @@ on_both_backends!(
     revoking_an_unknown_token_still_answers_200,
     token_endpoint_errors_follow_rfc_6749,
     published_keys_verify_issued_access_tokens,
+    two_concurrent_refreshes_of_one_token_cannot_both_succeed,
+    a_replayed_refresh_token_revokes_the_login_whatever_it_is_sent_with,
 );
 
 async fn oauth_error(response: reqwest::Response) -> (StatusCode, String) {
@@ -83,11 +83,6 @@ async fn reusing_a_spent_refresh_token_revokes_the_whole_login(backend: Backend)
         app.get("/v1/me", other_access).await.status(),
         StatusCode::OK
     );
-}
-
-fn claims_of(token: &str) -> Value {
-    let payload = token.split('.').nth(1).unwrap();
-    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap()
 }
 
 async fn refresh_may_narrow_the_scope_but_never_widen_it(backend: Backend) {
@@ -278,15 +273,7 @@ async fn token_endpoint_errors_follow_rfc_6749(backend: Backend) {
 async fn published_keys_verify_issued_access_tokens(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let ada = app.register("ada").await;
-    let jwks: Value = app
-        .client
-        .get(app.url("/.well-known/jwks.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let jwks = app.get_public_json("/.well-known/jwks.json").await;
     let key = &jwks["keys"][0];
     assert_eq!(
         (key["kty"].as_str(), key["crv"].as_str()),
@@ -313,4 +300,39 @@ async fn published_keys_verify_issued_access_tokens(backend: Backend) {
     for claim in ["exp", "iat", "jti", "scope"] {
         assert!(claims.get(claim).is_some(), "missing {claim}");
     }
+}
+
+async fn two_concurrent_refreshes_of_one_token_cannot_both_succeed(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let ada = app.register("ada").await;
+    let (first, second) = tokio::join!(
+        app.refresh(&ada.refresh_token),
+        app.refresh(&ada.refresh_token)
+    );
+    let mut statuses = [first.status(), second.status()];
+    statuses.sort();
+    assert_eq!(statuses, [StatusCode::OK, StatusCode::BAD_REQUEST]);
+}
+
+async fn a_replayed_refresh_token_revokes_the_login_whatever_it_is_sent_with(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let ada = app.register("ada").await;
+    let rotated: Value = app.refresh(&ada.refresh_token).await.json().await.unwrap();
+    let response = app
+        .post_form(
+            "/oauth/token",
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", &ada.refresh_token),
+                ("client_id", "someone-else"),
+                ("scope", "admin"),
+            ],
+        )
+        .await;
+    assert_eq!(oauth_error(response).await.1, "invalid_grant");
+    let newest = rotated["refresh_token"].as_str().unwrap();
+    assert_eq!(
+        oauth_error(app.refresh(newest).await).await.1,
+        "invalid_grant"
+    );
 }

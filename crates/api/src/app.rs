@@ -9,7 +9,7 @@ use vicinity_store::Store;
 
 use crate::auth::access::AccessTokens;
 use crate::auth::keys::SigningKeys;
-use crate::auth::password;
+use crate::auth::password::Passwords;
 use crate::auth::throttle::LoginThrottle;
 use crate::config::ApiConfig;
 use crate::error::ApiError;
@@ -24,7 +24,7 @@ pub struct AppState {
     pub(crate) config: ApiConfig,
     pub(crate) tokens: AccessTokens,
     pub(crate) throttle: LoginThrottle,
-    pub(crate) decoy_hash: String,
+    pub(crate) passwords: Passwords,
     pub(crate) openapi_yaml: String,
 }
 
@@ -42,7 +42,7 @@ impl Application {
     pub fn build(config: ApiConfig, store: Store, keys: SigningKeys) -> std::io::Result<Self> {
         let listener = TcpListener::bind(&config.bind)?;
         let address = listener.local_addr()?;
-        let decoy_hash = password::decoy_hash()
+        let passwords = Passwords::new()
             .map_err(|_| std::io::Error::other("cannot prepare the password hasher"))?;
         let tokens = AccessTokens::new(
             keys,
@@ -55,7 +55,7 @@ impl Application {
             throttle: LoginThrottle::new(&config.login_throttle),
             config: config.clone(),
             tokens,
-            decoy_hash,
+            passwords,
             openapi_yaml: openapi_yaml(),
         });
         let limit = config.body_limit_bytes;

@@ -15,6 +15,9 @@ pub struct ApiConfig {
     /// Largest accepted request body.
     pub body_limit_bytes: usize,
     pub login_throttle: LoginThrottleConfig,
+    /// Take the client address from `Forwarded`/`X-Forwarded-For` (only behind a proxy that
+    /// sets them; otherwise clients could pick their own address for throttling).
+    pub trust_forwarded_for: bool,
     /// HTTP worker threads; `None` uses one per core.
     pub workers: Option<usize>,
     /// How long in-flight requests may take to finish after SIGINT/SIGTERM.
@@ -52,6 +55,7 @@ impl Default for ApiConfig {
             refresh_token_ttl: Duration::from_secs(30 * 24 * 3600),
             body_limit_bytes: 64 * 1024,
             login_throttle: LoginThrottleConfig::default(),
+            trust_forwarded_for: false,
             workers: None,
             shutdown_timeout: Duration::from_secs(30),
         }

@@ -1,13 +1,14 @@
 //! Connections and the pool: which backend a URL names, how each is tuned, how work runs.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
-use diesel::connection::SimpleConnection;
+use diesel::Connection;
+use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
 use diesel::pg::PgConnection;
 use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool};
 use diesel::sqlite::SqliteConnection;
-use diesel::{Connection, RunQueryDsl};
 
 use crate::StoreError;
 
@@ -56,15 +57,19 @@ impl DatabaseUrl {
         }
     }
 
-    /// The URL without credentials, for logs and messages.
+    /// The URL without credentials (nor query parameters, which may carry a password), for
+    /// logs and messages.
     pub fn redacted(&self) -> String {
         match self {
-            DatabaseUrl::Postgres(url) => match (url.find("://"), url.rfind('@')) {
-                (Some(scheme_end), Some(at)) if at > scheme_end => {
-                    format!("{}://…@{}", &url[..scheme_end], &url[at + 1..])
+            DatabaseUrl::Postgres(url) => {
+                let url = url.split('?').next().unwrap_or(url);
+                match (url.find("://"), url.rfind('@')) {
+                    (Some(scheme_end), Some(at)) if at > scheme_end => {
+                        format!("{}://…@{}", &url[..scheme_end], &url[at + 1..])
+                    }
+                    _ => url.to_owned(),
                 }
-                _ => url.clone(),
-            },
+            }
             DatabaseUrl::Sqlite(path) => format!("sqlite://{}", path.display()),
         }
     }
@@ -133,6 +138,8 @@ fn tune(conn: &mut DbConnection) -> Result<(), StoreError> {
 pub struct Store {
     pool: Pool<ConnectionManager<DbConnection>>,
     url: DatabaseUrl,
+    /// Counts the clones, so shutdown can wait until no other thread still holds the pool.
+    holders: Arc<()>,
 }
 
 impl Store {
@@ -162,6 +169,7 @@ impl Store {
         Ok(Store {
             pool,
             url: url.clone(),
+            holders: Arc::new(()),
         })
     }
 
@@ -188,6 +196,22 @@ impl Store {
         .map_err(|e| StoreError::Unavailable(format!("database task failed: {e}")))?
     }
 
+    /// Closes the pool once every other clone is gone (or `patience` ran out), so connections
+    /// are closed by this thread before the process exits. Exiting while another thread is
+    /// still closing a TLS connection to PostgreSQL can crash in the TLS library's exit
+    /// handlers. Returns whether the other holders let go in time.
+    pub fn close(self, patience: Duration) -> bool {
+        let deadline = std::time::Instant::now() + patience;
+        while Arc::strong_count(&self.holders) > 1 {
+            if std::time::Instant::now() >= deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        drop(self);
+        true
+    }
+
     /// Checks that the database answers a trivial query.
     pub async fn ping(&self) -> Result<(), StoreError> {
         self.run(|conn| Ok(conn.batch_execute("SELECT 1")?)).await
@@ -204,33 +228,44 @@ impl Store {
 }
 
 /// Runs `work` in one write transaction: committed if it returns `Ok`, rolled back otherwise.
+/// Inside another transaction it becomes a savepoint, on both backends.
 ///
 /// SQLite gets `BEGIN IMMEDIATE`, which takes the write lock up front (waiting up to the busy
 /// timeout); a deferred transaction that reads and then writes would fail outright when
 /// another writer committed in between. Diesel's multi-connection transaction cannot choose
-/// the mode, so for SQLite the statements are issued here.
+/// the mode, so the outermost SQLite transaction is begun here, through diesel's own
+/// transaction manager so that nesting and its bookkeeping stay right.
 pub fn transaction<T>(
     conn: &mut DbConnection,
     work: impl FnOnce(&mut DbConnection) -> Result<T, StoreError>,
 ) -> Result<T, StoreError> {
-    match conn {
-        DbConnection::Pg(_) => conn.transaction(work),
-        DbConnection::Sqlite(_) => {
-            diesel::sql_query("BEGIN IMMEDIATE").execute(conn)?;
-            match work(conn) {
-                Ok(value) => {
-                    if let Err(error) = diesel::sql_query("COMMIT").execute(conn) {
-                        let _ = diesel::sql_query("ROLLBACK").execute(conn);
-                        return Err(error.into());
-                    }
-                    Ok(value)
-                }
-                Err(error) => {
-                    // A failed ROLLBACK leaves nothing more to undo; the work's error matters.
-                    let _ = diesel::sql_query("ROLLBACK").execute(conn);
-                    Err(error)
-                }
-            }
+    let DbConnection::Sqlite(sqlite) = conn else {
+        return conn.transaction(work);
+    };
+    let status = <AnsiTransactionManager as TransactionManager<SqliteConnection>>::
+        transaction_manager_status_mut(sqlite);
+    if status.transaction_depth()?.is_some() {
+        return conn.transaction(work);
+    }
+    AnsiTransactionManager::begin_transaction_sql(sqlite, "BEGIN IMMEDIATE")?;
+    let outcome = work(conn);
+    let DbConnection::Sqlite(sqlite) = conn else {
+        return Err(StoreError::Corrupt(
+            "connection changed backend mid-transaction".into(),
+        ));
+    };
+    match outcome {
+        Ok(value) => {
+            <AnsiTransactionManager as TransactionManager<SqliteConnection>>::commit_transaction(
+                sqlite,
+            )?;
+            Ok(value)
+        }
+        Err(error) => {
+            // A failed ROLLBACK leaves nothing more to undo; the work's error is what matters.
+            let _ = <AnsiTransactionManager as TransactionManager<SqliteConnection>>::
+                rollback_transaction(sqlite);
+            Err(error)
         }
     }
 }
@@ -265,5 +300,7 @@ mod tests {
     fn credentials_never_appear_in_redacted_urls() {
         let url = DatabaseUrl::parse("postgres://app:s3cret@db:5432/vicinity").unwrap();
         assert_eq!(url.redacted(), "postgres://…@db:5432/vicinity");
+        let url = DatabaseUrl::parse("postgres://db/vicinity?user=app&password=s3cret").unwrap();
+        assert_eq!(url.redacted(), "postgres://db/vicinity");
     }
 }

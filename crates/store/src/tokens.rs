@@ -23,6 +23,15 @@ pub struct NewRefreshToken<'a> {
     pub expires_at: DateTime<Utc>,
 }
 
+/// What the client presenting a refresh token asks for, checked before the token is spent.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RotationRequest<'a> {
+    /// The client that must own the family, when the client identified itself.
+    pub client_id: Option<&'a str>,
+    /// A narrower scope for the new access token; never more than the family's.
+    pub scope: Option<ScopeSet>,
+}
+
 /// The outcome of presenting a refresh token.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Rotation {
@@ -30,7 +39,9 @@ pub enum Rotation {
     Rotated(Grant),
     /// The token had already been used: the whole family has just been revoked.
     ReuseDetected(TokenFamilyId),
-    /// Unknown, expired, or from a revoked family.
+    /// The token is valid but the requested scope exceeds the family's; nothing was spent.
+    ScopeExceeded,
+    /// Unknown, expired, from a revoked family, or owned by another client.
     Invalid,
 }
 
@@ -124,6 +135,7 @@ fn insert_token(
 pub fn rotate(
     conn: &mut DbConnection,
     presented: &str,
+    request: RotationRequest<'_>,
     replacement: &NewRefreshToken<'_>,
     now: DateTime<Utc>,
 ) -> Result<Rotation, StoreError> {
@@ -152,8 +164,18 @@ pub fn rotate(
             revoke_family_row(conn, family.id, "refresh token reused", at)?;
             return Ok(Rotation::ReuseDetected(TokenFamilyId::from_raw(family.id)));
         }
-        if expires_at <= at {
+        // Reuse is detected before anything else about the request is judged: a replayed
+        // token revokes its family whatever it was sent with.
+        if expires_at <= at || request.client_id.is_some_and(|id| id != family.client_id) {
             return Ok(Rotation::Invalid);
+        }
+        let granted =
+            ScopeSet::parse(&family.scope).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        if request
+            .scope
+            .is_some_and(|scope| !scope.is_subset_of(granted))
+        {
+            return Ok(Rotation::ScopeExceeded);
         }
         // The `used_at IS NULL` guard makes two concurrent uses of one token race safely on
         // PostgreSQL too: exactly one update wins, the other is treated as reuse.

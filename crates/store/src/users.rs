@@ -104,6 +104,11 @@ pub fn find_for_login(
     login: &str,
 ) -> Result<Option<(User, String)>, StoreError> {
     let key = login.trim().to_lowercase();
+    // No stored name or address contains control characters, and PostgreSQL refuses a NUL in
+    // a text parameter outright: such a name simply belongs to no account, on both backends.
+    if key.is_empty() || key.chars().any(char::is_control) {
+        return Ok(None);
+    }
     let found = users::table
         .inner_join(credentials::table)
         .filter(users::username_key.eq(&key).or(users::email_key.eq(&key)))

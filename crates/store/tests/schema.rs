@@ -1,13 +1,20 @@
 //! The schema on both backends: migrations undo cleanly, and deleting an account leaves
 //! nothing of it behind.
 
+#![expect(
+    clippy::unwrap_used,
+    reason = "a test fails loudly at the first surprise"
+)]
+
 use chrono::Utc;
 use diesel::prelude::*;
 use diesel::sql_types::BigInt;
 use vicinity_domain::{NewUser, ScopeSet};
 use vicinity_store::testing::TestDatabase;
 use vicinity_store::tokens::{self, NewRefreshToken};
-use vicinity_store::{DbConnection, PoolOptions, Store, StoreError, revert_all_migrations, users};
+use vicinity_store::{
+    DbConnection, PoolOptions, Store, StoreError, revert_all_migrations, transaction, users,
+};
 
 fn databases(test: &str) -> Vec<TestDatabase> {
     let mut all = vec![TestDatabase::sqlite()];
@@ -15,29 +22,38 @@ fn databases(test: &str) -> Vec<TestDatabase> {
     all
 }
 
-fn table_names(conn: &mut DbConnection) -> Vec<String> {
+/// Every table's columns (with type and nullability) and every index, sorted: what a schema
+/// dump would compare.
+fn schema_dump(conn: &mut DbConnection) -> Vec<String> {
     #[derive(QueryableByName)]
-    struct Name {
+    struct Line {
         #[diesel(sql_type = diesel::sql_types::Text)]
-        name: String,
+        line: String,
     }
-    let query = match conn {
-        DbConnection::Pg(_) => {
-            "SELECT table_name AS name FROM information_schema.tables \
-             WHERE table_schema = 'public' AND table_name <> '__diesel_schema_migrations' \
-             ORDER BY 1"
-        }
-        DbConnection::Sqlite(_) => {
-            "SELECT name FROM sqlite_master WHERE type = 'table' \
-             AND name NOT LIKE 'sqlite_%' AND name <> '__diesel_schema_migrations' ORDER BY 1"
-        }
+    let queries: &[&str] = match conn {
+        DbConnection::Pg(_) => &[
+            "SELECT table_name || '.' || column_name || ' ' || data_type || ' ' || is_nullable \
+             AS line FROM information_schema.columns WHERE table_schema = 'public' \
+             AND table_name <> '__diesel_schema_migrations'",
+            "SELECT 'index ' || indexname || ': ' || indexdef AS line FROM pg_indexes \
+             WHERE schemaname = 'public' AND tablename <> '__diesel_schema_migrations'",
+        ],
+        DbConnection::Sqlite(_) => &[
+            "SELECT m.name || '.' || p.name || ' ' || p.type || ' ' || p.\"notnull\" AS line \
+             FROM sqlite_master m JOIN pragma_table_info(m.name) p \
+             WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%' \
+             AND m.name <> '__diesel_schema_migrations'",
+            "SELECT 'index ' || name || ': ' || COALESCE(sql, '') AS line FROM sqlite_master \
+             WHERE type = 'index' AND tbl_name <> '__diesel_schema_migrations'",
+        ],
     };
-    diesel::sql_query(query)
-        .load::<Name>(conn)
-        .unwrap()
-        .into_iter()
-        .map(|n| n.name)
-        .collect()
+    let mut lines: Vec<String> = queries
+        .iter()
+        .flat_map(|query| diesel::sql_query(*query).load::<Line>(conn).unwrap())
+        .map(|l| l.line)
+        .collect();
+    lines.sort();
+    lines
 }
 
 #[test]
@@ -46,20 +62,24 @@ fn migrations_apply_revert_and_reapply_on_both_backends() {
         let store = Store::connect(db.url(), &PoolOptions::default()).unwrap();
         let applied = store.migrate().unwrap();
         assert_eq!(applied.len(), 3, "{:?}", db.url().backend());
-        let tables = store.run_blocking(|c| Ok(table_names(c))).unwrap();
-        assert!(tables.contains(&"users".to_string()) && tables.contains(&"presence".to_string()));
+        let schema = store.run_blocking(|c| Ok(schema_dump(c))).unwrap();
+        for expected in ["users.username_key", "presence.cell", "index venues_cell"] {
+            assert!(
+                schema.iter().any(|l| l.starts_with(expected)),
+                "{expected} missing: {schema:#?}"
+            );
+        }
 
         let reverted = revert_all_migrations(db.url()).unwrap();
         assert_eq!(reverted.len(), 3);
+        let after_revert = store.run_blocking(|c| Ok(schema_dump(c))).unwrap();
         assert!(
-            store
-                .run_blocking(|c| Ok(table_names(c)))
-                .unwrap()
-                .is_empty()
+            after_revert.is_empty(),
+            "left after reverting: {after_revert:?}"
         );
 
         assert_eq!(store.migrate().unwrap().len(), 3);
-        assert_eq!(store.run_blocking(|c| Ok(table_names(c))).unwrap(), tables);
+        assert_eq!(store.run_blocking(|c| Ok(schema_dump(c))).unwrap(), schema);
         assert!(
             store.migrate().unwrap().is_empty(),
             "a second run applies nothing"
@@ -187,5 +207,51 @@ fn deleting_an_account_removes_everything_it_owns_on_both_backends() {
                 Ok(())
             })
             .unwrap();
+    }
+}
+
+#[test]
+fn a_failed_inner_transaction_rolls_back_only_its_own_work_on_both_backends() {
+    for db in databases("a_failed_inner_transaction_rolls_back_only_its_own_work") {
+        let store = Store::connect(db.url(), &PoolOptions::default()).unwrap();
+        store.migrate().unwrap();
+        let new_user = |name: &str| {
+            NewUser::parse(
+                name,
+                &format!("{name}@example.com"),
+                "a long passphrase",
+                None,
+            )
+            .unwrap()
+        };
+        let (ada, grace) = (new_user("ada"), new_user("grace"));
+        store
+            .run_blocking(|conn| {
+                transaction(conn, |conn| {
+                    users::create(conn, &ada, "hash", Utc::now())?;
+                    let inner = transaction(conn, |conn| {
+                        users::create(conn, &grace, "hash", Utc::now())?;
+                        // A duplicate inside the inner transaction fails it…
+                        users::create(conn, &grace, "hash", Utc::now())
+                    });
+                    assert!(
+                        matches!(inner, Err(StoreError::Taken("username" | "email"))),
+                        "{inner:?} on {:?}",
+                        db.url().backend()
+                    );
+                    Ok(())
+                })
+            })
+            .unwrap();
+        // …and undoes grace alone; ada, written by the outer transaction, is kept.
+        let found = |login: &str| {
+            let login = login.to_owned();
+            store
+                .run_blocking(move |conn| users::find_for_login(conn, &login))
+                .unwrap()
+                .is_some()
+        };
+        assert!(found("ada"), "{:?}", db.url().backend());
+        assert!(!found("grace"), "{:?}", db.url().backend());
     }
 }

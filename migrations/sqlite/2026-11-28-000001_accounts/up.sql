@@ -9,7 +9,8 @@
 CREATE TABLE users (
     id INTEGER PRIMARY KEY,
     username           TEXT NOT NULL,
-    -- lower-cased username; "C" collation so prefix searches (LIKE 'ab%') use the index
+    -- lower-cased username; prefix searches should use a range (>= 'ab' AND < 'ac'), which
+    -- this index serves under SQLite's default BINARY collation
     username_key       TEXT NOT NULL,
     email              TEXT NOT NULL,
     email_key          TEXT NOT NULL,

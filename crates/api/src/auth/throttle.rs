@@ -42,18 +42,25 @@ impl LoginThrottle {
         }
     }
 
-    /// Records an attempt; `Err(seconds)` says how long the caller must wait.
-    pub fn attempt(&self, account: &str, address: Option<IpAddr>) -> Result<(), u64> {
+    /// Records an attempt (a login or a registration) from a client address; `Err(seconds)`
+    /// says how long the caller must wait.
+    pub fn attempt_from(&self, address: Option<IpAddr>) -> Result<(), u64> {
         self.forget_idle_keys();
+        let Some(address) = address else {
+            return Ok(());
+        };
         let now = DefaultClock::default().now();
-        if let Some(address) = address
-            && let Err(not_until) = self.per_address.check_key(&address)
-        {
-            return Err(not_until.wait_time_from(now).as_secs().max(1));
-        }
-        let account = account.trim().to_lowercase();
+        self.per_address
+            .check_key(&address)
+            .map_err(|not_until| not_until.wait_time_from(now).as_secs().max(1))
+    }
+
+    /// Records a login attempt on an account, keyed by the account itself when it exists (so
+    /// its username and email share one budget) or by the name tried otherwise.
+    pub fn attempt_on(&self, account: &str) -> Result<(), u64> {
+        let now = DefaultClock::default().now();
         self.per_account
-            .check_key(&account)
+            .check_key(&account.trim().to_lowercase())
             .map_err(|not_until| not_until.wait_time_from(now).as_secs().max(1))
     }
 
@@ -84,20 +91,21 @@ mod tests {
     fn an_account_is_throttled_after_its_burst_whatever_the_case() {
         let throttle = throttle();
         for name in ["ada", "ADA", "Ada"] {
-            assert!(throttle.attempt(name, None).is_ok());
+            assert!(throttle.attempt_on(name).is_ok());
         }
-        let wait = throttle.attempt("ada", None).unwrap_err();
+        let wait = throttle.attempt_on("ada").unwrap_err();
         assert!((1..=60).contains(&wait), "{wait}");
-        assert!(throttle.attempt("grace", None).is_ok());
+        assert!(throttle.attempt_on("grace").is_ok());
     }
 
     #[test]
     fn an_address_is_throttled_across_accounts() {
         let throttle = throttle();
         let address: IpAddr = [127, 0, 0, 1].into();
-        for i in 0..5 {
-            assert!(throttle.attempt(&format!("user{i}"), Some(address)).is_ok());
+        for _ in 0..5 {
+            assert!(throttle.attempt_from(Some(address)).is_ok());
         }
-        assert!(throttle.attempt("someone_else", Some(address)).is_err());
+        assert!(throttle.attempt_from(Some(address)).is_err());
+        assert!(throttle.attempt_from(Some([127, 0, 0, 2].into())).is_ok());
     }
 }

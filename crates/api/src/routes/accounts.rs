@@ -4,19 +4,22 @@ use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
+use std::net::IpAddr;
 use utoipa::ToSchema;
-use vicinity_domain::{NewUser, ScopeSet, User};
+
+use vicinity_domain::{NewUser, ScopeSet, User, UserId};
 use vicinity_store::tokens::{self, Grant, NewRefreshToken};
-use vicinity_store::users;
+use vicinity_store::{DbConnection, StoreError, transaction, users};
 
 use super::users::SelfUser;
 use crate::FIRST_PARTY_CLIENT_ID;
 use crate::app::AppState;
-use crate::auth::{password, refresh};
+use crate::auth::refresh;
 use crate::error::{ApiError, ErrorEnvelope};
 use crate::json::JsonBody;
 
-#[derive(Debug, Deserialize, ToSchema)]
+/// No `Debug`: it holds a password.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RegisterRequest {
     /// 3–30 ASCII letters, digits, `_` or `.`; unique ignoring case.
@@ -32,7 +35,8 @@ pub struct RegisterRequest {
     pub display_name: Option<String>,
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+/// No `Debug`: it holds a password.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LoginRequest {
     /// The username or the email address.
@@ -43,7 +47,8 @@ pub struct LoginRequest {
 }
 
 /// An OAuth 2.0 token response (RFC 6749 §5.1), with the account on login and registration.
-#[derive(Debug, Serialize, ToSchema)]
+/// No `Debug`: it holds tokens.
+#[derive(Serialize, ToSchema)]
 pub struct TokenResponse {
     /// A signed JWT (RFC 9068) to send as `Authorization: Bearer …`.
     pub access_token: String,
@@ -92,33 +97,51 @@ impl TokenResponse {
     }
 }
 
-/// Starts a new login (token family) for `user` and answers its token pair.
-async fn start_session(state: &AppState, user: &User) -> Result<TokenResponse, ApiError> {
-    let refresh_token = refresh::generate();
-    let hash = refresh::hash(&refresh_token);
-    let expires_at = Utc::now() + state.config.refresh_token_ttl;
-    let user_id = user.id;
-    let grant = state
-        .store
-        .run(move |conn| {
-            let token = NewRefreshToken {
-                hash: &hash,
-                expires_at,
-            };
-            let scope = ScopeSet::first_party();
-            tokens::start_family(
-                conn,
-                user_id,
-                FIRST_PARTY_CLIENT_ID,
-                scope,
-                &token,
-                Utc::now(),
-            )
-        })
-        .await?;
-    let mut response = TokenResponse::for_grant(state, &grant, grant.scope, refresh_token)?;
-    response.user = Some(SelfUser::from(user));
-    Ok(response)
+/// A new login's refresh token, before it is stored.
+struct PendingRefresh {
+    token: String,
+    hash: String,
+    expires_at: chrono::DateTime<Utc>,
+}
+
+impl PendingRefresh {
+    fn new(state: &AppState) -> Self {
+        let token = refresh::generate();
+        let hash = refresh::hash(&token);
+        Self {
+            token,
+            hash,
+            expires_at: Utc::now() + state.config.refresh_token_ttl,
+        }
+    }
+
+    /// Stores the token as the first of a new first-party login of `user_id`.
+    fn start_family(&self, conn: &mut DbConnection, user_id: UserId) -> Result<Grant, StoreError> {
+        let token = NewRefreshToken {
+            hash: &self.hash,
+            expires_at: self.expires_at,
+        };
+        let scope = ScopeSet::first_party();
+        tokens::start_family(
+            conn,
+            user_id,
+            FIRST_PARTY_CLIENT_ID,
+            scope,
+            &token,
+            Utc::now(),
+        )
+    }
+
+    fn respond(
+        self,
+        state: &AppState,
+        grant: &Grant,
+        user: &User,
+    ) -> Result<TokenResponse, ApiError> {
+        let mut response = TokenResponse::for_grant(state, grant, grant.scope, self.token)?;
+        response.user = Some(SelfUser::from(user));
+        Ok(response)
+    }
 }
 
 fn no_store(mut response: actix_web::HttpResponseBuilder) -> actix_web::HttpResponseBuilder {
@@ -140,10 +163,13 @@ fn no_store(mut response: actix_web::HttpResponseBuilder) -> actix_web::HttpResp
         (status = 413, description = "Body too large", body = ErrorEnvelope),
         (status = 415, description = "Body is not JSON", body = ErrorEnvelope),
         (status = 422, description = "A field breaks its rules", body = ErrorEnvelope),
+        (status = 429, description = "Too many sign-ups and logins from this address", body = ErrorEnvelope,
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
     )
 )]
 pub async fn register(
     state: web::Data<AppState>,
+    request: HttpRequest,
     JsonBody(body): JsonBody<RegisterRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let new_user = NewUser::parse(
@@ -152,16 +178,51 @@ pub async fn register(
         &body.password,
         body.display_name.as_deref(),
     )?;
-    let password_hash = password::hash(new_user.password.expose().to_owned()).await?;
-    let user = state
+    state
+        .throttle
+        .attempt_from(client_address(&request, state.config.trust_forwarded_for))
+        .map_err(|wait| ApiError::rate_limited(wait, "sign-ups and logins from this address"))?;
+    let password_hash = state
+        .passwords
+        .hash(new_user.password.expose().to_owned())
+        .await?;
+    let pending = PendingRefresh::new(&state);
+    // The account and its first login are written together: a client that sees an error can
+    // simply retry, and never finds its name taken by a half-finished registration.
+    let (user, grant, pending) = state
         .store
-        .run(move |conn| users::create(conn, &new_user, &password_hash, Utc::now()))
+        .run(move |conn| {
+            transaction(conn, |conn| {
+                let user = users::create(conn, &new_user, &password_hash, Utc::now())?;
+                let grant = pending.start_family(conn, user.id)?;
+                Ok((user, grant, pending))
+            })
+        })
         .await?;
     tracing::info!(user.id = %user.id, "account registered");
-    let response = start_session(&state, &user).await?;
+    let response = pending.respond(&state, &grant, &user)?;
     Ok(no_store(HttpResponse::Created())
         .insert_header((header::LOCATION, format!("/v1/users/{}", user.id)))
         .json(response))
+}
+
+/// The address sign-ups and logins are counted against. Behind a proxy every request comes
+/// from the proxy; when the operator says it can be trusted, the client is the last address in
+/// `X-Forwarded-For` (the one the proxy itself appended; earlier entries are the client's word).
+fn client_address(request: &HttpRequest, trust_forwarded_for: bool) -> Option<IpAddr> {
+    let forwarded = trust_forwarded_for
+        .then(|| {
+            request
+                .headers()
+                .get_all("x-forwarded-for")
+                .filter_map(|value| value.to_str().ok())
+                .flat_map(|value| value.split(','))
+                .filter(|entry| !entry.trim().is_empty())
+                .last()
+                .and_then(|entry| entry.trim().parse::<IpAddr>().ok())
+        })
+        .flatten();
+    forwarded.or_else(|| request.peer_addr().map(|a| a.ip()))
 }
 
 /// Signs in with a username (or email) and password.
@@ -183,26 +244,35 @@ pub async fn login(
     request: HttpRequest,
     JsonBody(body): JsonBody<LoginRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let address = request.peer_addr().map(|a| a.ip());
+    let too_many = |wait| ApiError::rate_limited(wait, "login attempts");
     state
         .throttle
-        .attempt(&body.username, address)
-        .map_err(|wait| ApiError::rate_limited(wait, "login attempts"))?;
+        .attempt_from(client_address(&request, state.config.trust_forwarded_for))
+        .map_err(too_many)?;
     let login_name = body.username.chars().take(254).collect::<String>();
+    let lookup_name = login_name.clone();
     let found = state
         .store
-        .run(move |conn| users::find_for_login(conn, &login_name))
+        .run(move |conn| users::find_for_login(conn, &lookup_name))
         .await?;
-    let (user, stored_hash) = match found {
-        Some((user, hash)) => (Some(user), hash),
-        None => (None, state.decoy_hash.clone()),
-    };
-    let matches = password::verify(body.password, stored_hash).await?;
-    let Some(user) = user.filter(|_| matches) else {
+    let account_key = found
+        .as_ref()
+        .map_or(login_name, |(user, _)| user.id.to_string());
+    state.throttle.attempt_on(&account_key).map_err(too_many)?;
+    let (user, stored_hash) = found.unzip();
+    if !state.passwords.verify(body.password, stored_hash).await? {
         tracing::info!("login refused");
         return Err(ApiError::invalid_credentials());
+    }
+    let Some(user) = user else {
+        return Err(ApiError::invalid_credentials());
     };
+    let pending = PendingRefresh::new(&state);
+    let user_id = user.id;
+    let (grant, pending) = state
+        .store
+        .run(move |conn| Ok((pending.start_family(conn, user_id)?, pending)))
+        .await?;
     tracing::info!(user.id = %user.id, "login succeeded");
-    let response = start_session(&state, &user).await?;
-    Ok(no_store(HttpResponse::Ok()).json(response))
+    Ok(no_store(HttpResponse::Ok()).json(pending.respond(&state, &grant, &user)?))
 }

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use vicinity_domain::ScopeSet;
 use vicinity_store::StoreError;
-use vicinity_store::tokens::{self, NewRefreshToken, Rotation};
+use vicinity_store::tokens::{self, NewRefreshToken, Rotation, RotationRequest};
 
 use super::accounts::TokenResponse;
 use crate::app::AppState;
@@ -125,7 +125,8 @@ impl ResponseError for FormError {
 }
 
 /// `POST /oauth/token` parameters (form-encoded). Only the refresh grant exists so far.
-#[derive(Debug, Deserialize, ToSchema)]
+/// No `Debug`: it holds a token.
+#[derive(Deserialize, ToSchema)]
 pub struct TokenRequest {
     #[schema(example = "refresh_token")]
     pub grant_type: String,
@@ -138,7 +139,8 @@ pub struct TokenRequest {
 }
 
 /// `POST /oauth/revoke` parameters (RFC 7009, form-encoded).
-#[derive(Debug, Deserialize, ToSchema)]
+/// No `Debug`: it holds a token.
+#[derive(Deserialize, ToSchema)]
 pub struct RevokeRequest {
     /// A refresh token or an access token; either revokes its whole login.
     pub token: String,
@@ -235,36 +237,17 @@ async fn refresh_grant(
     let outcome = state
         .store
         .run(move |conn| {
-            let Some(family) = tokens::family_of_refresh_token(conn, &presented_hash)? else {
-                return Ok(Err(OAuthError::invalid_grant(
-                    "the refresh token is invalid, expired or revoked",
-                )));
-            };
-            // Checked before the token is spent, so a refused request costs the client nothing.
-            if client_id.as_ref().is_some_and(|id| *id != family.client_id) {
-                return Ok(Err(OAuthError::invalid_grant(
-                    "the refresh token was issued to another client",
-                )));
-            }
-            if requested.is_some_and(|scope| !scope.is_subset_of(family.scope)) {
-                return Ok(Err(OAuthError::new(
-                    StatusCode::BAD_REQUEST,
-                    "invalid_scope",
-                    "the requested scope exceeds the scope originally granted",
-                )));
-            }
             let token = NewRefreshToken {
                 hash: &replacement_hash,
                 expires_at,
             };
-            Ok(Ok(tokens::rotate(
-                conn,
-                &presented_hash,
-                &token,
-                Utc::now(),
-            )?))
+            let request = RotationRequest {
+                client_id: client_id.as_deref(),
+                scope: requested,
+            };
+            tokens::rotate(conn, &presented_hash, request, &token, Utc::now())
         })
-        .await??;
+        .await?;
 
     match outcome {
         Rotation::Rotated(grant) => {
@@ -278,6 +261,11 @@ async fn refresh_grant(
                 "the refresh token was already used; every token of this login is now revoked",
             ))
         }
+        Rotation::ScopeExceeded => Err(OAuthError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_scope",
+            "the requested scope exceeds the scope originally granted",
+        )),
         Rotation::Invalid => Err(OAuthError::invalid_grant(
             "the refresh token is invalid, expired or revoked",
         )),
