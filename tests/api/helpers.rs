@@ -69,6 +69,8 @@ pub struct TestApp {
     /// The id of that key, as access tokens name it.
     pub kid: String,
     handle: ServerHandle,
+    server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+    store: Option<Store>,
     _key_dir: tempfile::TempDir,
     // Dropped last: the server must not outlive its database.
     _database: TestDatabase,
@@ -114,10 +116,10 @@ impl TestApp {
         })
         .await
         .unwrap();
-        let app = Application::build(config.clone(), store, keys).unwrap();
+        let app = Application::build(config.clone(), store.clone(), keys).unwrap();
         let address = format!("http://{}", app.address());
         let handle = app.handle();
-        tokio::spawn(app.run_until_stopped());
+        let server = tokio::spawn(app.run_until_stopped());
         TestApp {
             address,
             client: Client::builder()
@@ -128,6 +130,8 @@ impl TestApp {
             key_pem,
             kid,
             handle,
+            server: Some(server),
+            store: Some(store),
             _key_dir: key_dir,
             _database: database,
         }
@@ -212,9 +216,21 @@ impl TestApp {
 }
 
 impl Drop for TestApp {
+    /// Stops the server and closes its connections before the database is dropped, as the
+    /// binary does at exit (no thread may still hold a PostgreSQL TLS connection then).
     fn drop(&mut self) {
-        // Sends the stop command now; the workers wind down on their own threads.
-        drop(self.handle.stop(false));
+        let (handle, server, store) = (self.handle.clone(), self.server.take(), self.store.take());
+        tokio::task::block_in_place(|| {
+            tokio::runtime::Handle::current().block_on(async {
+                handle.stop(false).await;
+                if let Some(server) = server {
+                    let _ = server.await;
+                }
+            });
+        });
+        if let Some(store) = store {
+            store.close(Duration::from_secs(5));
+        }
     }
 }
 
