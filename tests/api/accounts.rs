@@ -138,12 +138,7 @@ async fn login_accepts_the_username_or_the_email_in_any_case(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let ada = app.register("ada").await;
     for login in ["ada", "ADA", "ada@example.com", "Ada@Example.COM"] {
-        let response = app
-            .post_json(
-                "/v1/auth/login",
-                &json!({"username": login, "password": ada.password}),
-            )
-            .await;
+        let response = app.login(login, &ada.password).await;
         assert_eq!(response.status(), StatusCode::OK, "login as {login}");
         let body: Value = response.json().await.unwrap();
         assert_eq!(body["user"]["id"], ada.user_id.as_str());
@@ -156,12 +151,7 @@ async fn login_failures_do_not_say_which_part_was_wrong(backend: Backend) {
     let ada = app.register("ada").await;
     let mut bodies = Vec::new();
     for (login, password) in [("ada", "wrong password"), ("nobody", ada.password.as_str())] {
-        let response = app
-            .post_json(
-                "/v1/auth/login",
-                &json!({"username": login, "password": password}),
-            )
-            .await;
+        let response = app.login(login, password).await;
         assert!(
             response.headers()["www-authenticate"]
                 .to_str()
@@ -189,21 +179,11 @@ async fn repeated_login_attempts_on_one_account_are_throttled(backend: Backend) 
     .await;
     let ada = app.register("ada").await;
     for _ in 0..3 {
-        let response = app
-            .post_json(
-                "/v1/auth/login",
-                &json!({"username": "ada", "password": "guess"}),
-            )
-            .await;
+        let response = app.login("ada", "guess").await;
         assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
     }
     // Even the right password waits now: the account is throttled, not the guess.
-    let response = app
-        .post_json(
-            "/v1/auth/login",
-            &json!({"username": "ADA", "password": ada.password}),
-        )
-        .await;
+    let response = app.login("ADA", &ada.password).await;
     let retry_after: u64 = response.headers()["retry-after"]
         .to_str()
         .unwrap()
@@ -217,12 +197,7 @@ async fn repeated_login_attempts_on_one_account_are_throttled(backend: Backend) 
     );
     // Another account is unaffected.
     let grace = app.register("grace").await;
-    let response = app
-        .post_json(
-            "/v1/auth/login",
-            &json!({"username": "grace", "password": grace.password}),
-        )
-        .await;
+    let response = app.login("grace", &grace.password).await;
     assert_eq!(response.status(), StatusCode::OK);
 }
 
@@ -261,12 +236,7 @@ async fn a_login_name_with_control_characters_is_simply_unknown(backend: Backend
     let app = TestApp::spawn(backend).await;
     let ada = app.register("ada").await;
     for name in ["ada\u{0}", "\u{0}", "ada\u{7}", " "] {
-        let response = app
-            .post_json(
-                "/v1/auth/login",
-                &json!({"username": name, "password": ada.password}),
-            )
-            .await;
+        let response = app.login(name, &ada.password).await;
         let (status, code, _) = error_code(response).await;
         assert_eq!(
             (status, code.as_str()),

@@ -159,6 +159,19 @@ impl TestApp {
             .unwrap()
     }
 
+    /// An authenticated GET whose answer is JSON.
+    pub async fn get_json(&self, path: &str, token: &str) -> Value {
+        self.get(path, token).await.json().await.unwrap()
+    }
+
+    pub async fn login(&self, username: &str, password: &str) -> Response {
+        self.post_json(
+            "/v1/auth/login",
+            &json!({"username": username, "password": password}),
+        )
+        .await
+    }
+
     /// An unauthenticated GET whose answer is JSON.
     pub async fn get_public_json(&self, path: &str) -> Value {
         self.client

@@ -28,12 +28,7 @@ async fn patch_me(app: &TestApp, token: &str, body: &Value) -> reqwest::Response
 async fn me_shows_the_private_account(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let ada = app.register("ada").await;
-    let me: Value = app
-        .get("/v1/me", &ada.access_token)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let me: Value = app.get_json("/v1/me", &ada.access_token).await;
     assert_eq!(me["id"], ada.user_id.as_str());
     assert_eq!(me["email"], "ada@example.com");
     assert_eq!(me["location_precision"], "neighborhood");
@@ -47,12 +42,7 @@ async fn patching_me_changes_profile_and_privacy_settings(backend: Backend) {
         "location_precision": "city", "default_visibility": "private"});
     let response = patch_me(&app, &ada.access_token, &body).await;
     assert_eq!(response.status(), StatusCode::OK);
-    let me: Value = app
-        .get("/v1/me", &ada.access_token)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let me: Value = app.get_json("/v1/me", &ada.access_token).await;
     assert_eq!(me["display_name"], "Ada Lovelace");
     assert_eq!(me["bio"], "Engines.\nNumbers.");
     assert_eq!(me["location_precision"], "city");
@@ -99,12 +89,7 @@ async fn patching_me_with_invalid_values_names_each_field_and_changes_nothing(ba
             .unwrap()
             .contains("is_admin")
     );
-    let me: Value = app
-        .get("/v1/me", &ada.access_token)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let me: Value = app.get_json("/v1/me", &ada.access_token).await;
     assert_eq!(
         (
             me["display_name"].as_str(),
@@ -183,12 +168,7 @@ async fn deleting_the_account_removes_it_and_kills_its_tokens(backend: Backend) 
         app.refresh(&ada.refresh_token).await.status(),
         StatusCode::BAD_REQUEST
     );
-    let login = app
-        .post_json(
-            "/v1/auth/login",
-            &json!({"username": "ada", "password": ada.password}),
-        )
-        .await;
+    let login = app.login("ada", &ada.password).await;
     assert_eq!(login.status(), StatusCode::UNAUTHORIZED);
     let seen = app
         .get(&format!("/v1/users/{}", ada.user_id), &grace.access_token)
