@@ -137,6 +137,14 @@ impl TestApp {
         }
     }
 
+    /// Takes the database away under the running server (PostgreSQL only).
+    pub fn lose_database(&self) {
+        assert!(
+            self._database.drop_now(),
+            "only a PostgreSQL database can be taken away"
+        );
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.address)
     }

@@ -58,3 +58,34 @@ async fn the_served_openapi_document_is_the_committed_one(backend: Backend) {
         );
     }
 }
+
+/// Without its database the server answers at once with 503 and `Retry-After` (never a 500,
+/// never a hang), while liveness stays green.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn losing_the_database_turns_readiness_and_queries_into_503() {
+    if !crate::helpers::postgres_configured(
+        "losing_the_database_turns_readiness_and_queries_into_503",
+    ) {
+        return;
+    }
+    let app = TestApp::spawn(Backend::Postgres).await;
+    let ada = app.register("ada").await;
+    app.lose_database();
+    for response in [
+        app.client.get(app.url("/readyz")).send().await.unwrap(),
+        app.get("/v1/me", &ada.access_token).await,
+    ] {
+        assert_eq!(response.headers()["retry-after"], "1");
+        let (status, code, _) = crate::helpers::error_code(response).await;
+        assert_eq!(
+            (status, code.as_str()),
+            (StatusCode::SERVICE_UNAVAILABLE, "unavailable")
+        );
+    }
+    let response = app.refresh(&ada.refresh_token).await;
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"], "temporarily_unavailable");
+    let live = app.client.get(app.url("/healthz")).send().await.unwrap();
+    assert_eq!(live.status(), StatusCode::OK);
+}

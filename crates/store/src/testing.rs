@@ -61,6 +61,24 @@ impl TestDatabase {
     }
 }
 
+impl TestDatabase {
+    /// Drops a PostgreSQL database now, cutting off every connection to it (to test how the
+    /// application copes with losing its database). Returns false for SQLite.
+    pub fn drop_now(&self) -> bool {
+        let TestDatabase::Postgres {
+            admin_url, name, ..
+        } = self
+        else {
+            return false;
+        };
+        let mut admin = diesel::PgConnection::establish(admin_url)
+            .unwrap_or_else(|e| panic!("{POSTGRES_URL_VAR} became unreachable: {e}"));
+        diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+            .execute(&mut admin)
+            .is_ok()
+    }
+}
+
 impl Drop for TestDatabase {
     fn drop(&mut self) {
         if let TestDatabase::Postgres {
