@@ -160,20 +160,20 @@ pub fn rotate(
         if revoked_at.is_some() || suspended_at.is_some() {
             return Ok(Rotation::Invalid);
         }
+        let grant = Grant::try_from(family)?;
+        let family_id = grant.family_id.raw();
         if used_at.is_some() {
-            revoke_family_row(conn, family.id, "refresh token reused", at)?;
-            return Ok(Rotation::ReuseDetected(TokenFamilyId::from_raw(family.id)));
+            revoke_family_row(conn, family_id, "refresh token reused", at)?;
+            return Ok(Rotation::ReuseDetected(grant.family_id));
         }
         // Reuse is detected before anything else about the request is judged: a replayed
         // token revokes its family whatever it was sent with.
-        if expires_at <= at || request.client_id.is_some_and(|id| id != family.client_id) {
+        if expires_at <= at || request.client_id.is_some_and(|id| id != grant.client_id) {
             return Ok(Rotation::Invalid);
         }
-        let granted =
-            ScopeSet::parse(&family.scope).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         if request
             .scope
-            .is_some_and(|scope| !scope.is_subset_of(granted))
+            .is_some_and(|scope| !scope.is_subset_of(grant.scope))
         {
             return Ok(Rotation::ScopeExceeded);
         }
@@ -187,11 +187,11 @@ pub fn rotate(
         .set(refresh_tokens::used_at.eq(at))
         .execute(conn)?;
         if spent == 0 {
-            revoke_family_row(conn, family.id, "refresh token reused", at)?;
-            return Ok(Rotation::ReuseDetected(TokenFamilyId::from_raw(family.id)));
+            revoke_family_row(conn, family_id, "refresh token reused", at)?;
+            return Ok(Rotation::ReuseDetected(grant.family_id));
         }
-        insert_token(conn, family.id, family.user_id, replacement, now)?;
-        Ok(Rotation::Rotated(family.try_into()?))
+        insert_token(conn, family_id, grant.user_id.raw(), replacement, now)?;
+        Ok(Rotation::Rotated(grant))
     })
 }
 

@@ -48,6 +48,32 @@ impl TryFrom<UserRow> for User {
     }
 }
 
+/// `UserRow`'s columns in field order, for RETURNING (diesel's `as_returning` does not pass
+/// through the multi-backend connection).
+const USER_COLUMNS: (
+    users::id,
+    users::username,
+    users::email,
+    users::display_name,
+    users::bio,
+    users::location_precision,
+    users::default_visibility,
+    users::is_admin,
+    users::created_at,
+    users::updated_at,
+) = (
+    users::id,
+    users::username,
+    users::email,
+    users::display_name,
+    users::bio,
+    users::location_precision,
+    users::default_visibility,
+    users::is_admin,
+    users::created_at,
+    users::updated_at,
+);
+
 /// Unique columns and the input field each belongs to.
 const UNIQUE_KEYS: &[(&str, &str)] = &[("username_key", "username"), ("email_key", "email")];
 
@@ -61,7 +87,7 @@ pub fn create(
     let id = new_key();
     let at = to_micros(now);
     transaction(conn, |conn| {
-        diesel::insert_into(users::table)
+        let row = diesel::insert_into(users::table)
             .values((
                 users::id.eq(id),
                 users::username.eq(new_user.username.as_str()),
@@ -76,7 +102,8 @@ pub fn create(
                 users::created_at.eq(at),
                 users::updated_at.eq(at),
             ))
-            .execute(conn)
+            .returning(USER_COLUMNS)
+            .get_result::<UserRow>(conn)
             .map_err(|e| taken_or(e, UNIQUE_KEYS))?;
         diesel::insert_into(credentials::table)
             .values((
@@ -85,7 +112,7 @@ pub fn create(
                 credentials::updated_at.eq(at),
             ))
             .execute(conn)?;
-        find(conn, UserId::from_raw(id))
+        User::try_from(row)
     })
 }
 
@@ -128,31 +155,27 @@ pub fn update_profile(
     changes: &ProfileChanges,
     now: DateTime<Utc>,
 ) -> Result<User, StoreError> {
-    transaction(conn, |conn| {
-        let target = users::table
-            .find(id.raw())
-            .filter(users::suspended_at.is_null());
-        let updated = diesel::update(target)
-            .set((
-                changes
-                    .display_name
-                    .as_ref()
-                    .map(|v| users::display_name.eq(v.as_str())),
-                changes.bio.as_ref().map(|v| users::bio.eq(v.as_str())),
-                changes
-                    .location_precision
-                    .map(|v| users::location_precision.eq(v.as_str())),
-                changes
-                    .default_visibility
-                    .map(|v| users::default_visibility.eq(v.as_str())),
-                users::updated_at.eq(to_micros(now)),
-            ))
-            .execute(conn)?;
-        if updated == 0 {
-            return Err(StoreError::NotFound);
-        }
-        find(conn, id)
-    })
+    let target = users::table
+        .find(id.raw())
+        .filter(users::suspended_at.is_null());
+    diesel::update(target)
+        .set((
+            changes
+                .display_name
+                .as_ref()
+                .map(|v| users::display_name.eq(v.as_str())),
+            changes.bio.as_ref().map(|v| users::bio.eq(v.as_str())),
+            changes
+                .location_precision
+                .map(|v| users::location_precision.eq(v.as_str())),
+            changes
+                .default_visibility
+                .map(|v| users::default_visibility.eq(v.as_str())),
+            users::updated_at.eq(to_micros(now)),
+        ))
+        .returning(USER_COLUMNS)
+        .get_result::<UserRow>(conn)?
+        .try_into()
 }
 
 /// Deletes an account; the foreign keys cascade to everything it owns.
