@@ -3,7 +3,7 @@
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{Backend, TestApp, error_code};
+use crate::helpers::{Backend, TestApp, error_code, error_fields};
 use crate::on_both_backends;
 
 on_both_backends!(
@@ -61,12 +61,7 @@ async fn registration_reports_every_invalid_field_at_once(backend: Backend) {
     let (status, code, body) = error_code(response).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(code, "validation_failed");
-    let fields: Vec<&str> = body["error"]["details"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| d["field"].as_str().unwrap())
-        .collect();
+    let fields = error_fields(&body);
     assert_eq!(fields, ["username", "email", "password", "display_name"]);
     // A refused registration writes nothing: with only the email wrong, the name stays free.
     let response = app

@@ -285,3 +285,13 @@ pub async fn error_code(response: Response) -> (StatusCode, String, Value) {
     assert!(error["details"].is_array(), "envelope: {body}");
     (status, error["code"].as_str().unwrap().to_owned(), body)
 }
+
+/// The `field` of each detail in an error envelope, in order.
+pub fn error_fields(body: &Value) -> Vec<&str> {
+    body["error"]["details"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["field"].as_str().unwrap())
+        .collect()
+}

@@ -3,7 +3,7 @@
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{Backend, TestApp, error_code};
+use crate::helpers::{Backend, TestApp, error_code, error_fields};
 use crate::on_both_backends;
 
 on_both_backends!(
@@ -70,12 +70,7 @@ async fn patching_me_with_invalid_values_names_each_field_and_changes_nothing(ba
         (status, code.as_str()),
         (StatusCode::UNPROCESSABLE_ENTITY, "validation_failed")
     );
-    let fields: Vec<&str> = body["error"]["details"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| d["field"].as_str().unwrap())
-        .collect();
+    let fields = error_fields(&body);
     assert_eq!(fields, ["display_name", "bio", "location_precision"]);
     let (status, code, body) =
         error_code(patch_me(&app, &ada.access_token, &json!({"is_admin": true})).await).await;

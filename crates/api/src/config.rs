@@ -2,6 +2,9 @@
 
 use std::time::Duration;
 
+/// The largest request body accepted unless configured otherwise.
+pub const DEFAULT_BODY_LIMIT: usize = 64 * 1024;
+
 #[derive(Debug, Clone)]
 pub struct ApiConfig {
     /// Address to listen on, such as `127.0.0.1:8080` (port 0 picks a free one).
@@ -53,7 +56,7 @@ impl Default for ApiConfig {
             audience: "vicinity-api".into(),
             access_token_ttl: Duration::from_secs(15 * 60),
             refresh_token_ttl: Duration::from_secs(30 * 24 * 3600),
-            body_limit_bytes: 64 * 1024,
+            body_limit_bytes: DEFAULT_BODY_LIMIT,
             login_throttle: LoginThrottleConfig::default(),
             trust_forwarded_for: false,
             workers: None,

@@ -10,6 +10,7 @@ use actix_web::{FromRequest, HttpRequest};
 use futures_util::future::LocalBoxFuture;
 use serde::de::DeserializeOwned;
 
+use crate::config::DEFAULT_BODY_LIMIT;
 use crate::error::ApiError;
 
 /// A JSON body: `Content-Type: application/json`, within the size limit, exactly the fields the
@@ -30,7 +31,7 @@ fn has_content_type(req: &HttpRequest, wanted: &str) -> bool {
 
 fn body_limit(req: &HttpRequest) -> usize {
     req.app_data::<BodyLimit>()
-        .map_or(64 * 1024, |limit| limit.0)
+        .map_or(DEFAULT_BODY_LIMIT, |limit| limit.0)
 }
 
 /// The configured body limit, stored as app data (beside actix's `PayloadConfig`, which

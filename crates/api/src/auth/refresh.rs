@@ -1,8 +1,12 @@
 //! Opaque refresh tokens: 256 random bits, shown to the client once, stored as SHA-256.
 
+use std::time::Duration;
+
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
+use vicinity_store::tokens::NewRefreshToken;
 
 /// Refresh tokens start with this, so they are recognisable in revocation requests and by
 /// secret scanners.
@@ -19,6 +23,32 @@ pub fn hash(token: &str) -> String {
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()
+}
+
+/// A refresh token about to be issued: the client sees `token` once; only its hash is stored.
+pub struct FreshToken {
+    pub token: String,
+    hash: String,
+    expires_at: DateTime<Utc>,
+}
+
+impl FreshToken {
+    pub fn new(ttl: Duration) -> Self {
+        let token = generate();
+        Self {
+            hash: hash(&token),
+            token,
+            expires_at: Utc::now() + ttl,
+        }
+    }
+
+    /// What the store keeps of it.
+    pub fn to_store(&self) -> NewRefreshToken<'_> {
+        NewRefreshToken {
+            hash: &self.hash,
+            expires_at: self.expires_at,
+        }
+    }
 }
 
 #[cfg(test)]

@@ -8,13 +8,14 @@ use std::net::IpAddr;
 use utoipa::ToSchema;
 
 use vicinity_domain::{NewUser, ScopeSet, User, UserId};
-use vicinity_store::tokens::{self, Grant, NewRefreshToken};
+use vicinity_store::tokens::{self, Grant};
 use vicinity_store::{DbConnection, StoreError, transaction, users};
 
+use super::no_store;
 use super::users::SelfUser;
 use crate::FIRST_PARTY_CLIENT_ID;
 use crate::app::AppState;
-use crate::auth::refresh;
+use crate::auth::refresh::FreshToken;
 use crate::error::{ApiError, ErrorEnvelope};
 use crate::json::JsonBody;
 
@@ -97,57 +98,34 @@ impl TokenResponse {
     }
 }
 
-/// A new login's refresh token, before it is stored.
-struct PendingRefresh {
-    token: String,
-    hash: String,
-    expires_at: chrono::DateTime<Utc>,
+/// Stores `fresh` as the first refresh token of a new first-party login of `user_id`.
+fn start_login(
+    conn: &mut DbConnection,
+    user_id: UserId,
+    fresh: &FreshToken,
+) -> Result<Grant, StoreError> {
+    let scope = ScopeSet::first_party();
+    let now = Utc::now();
+    tokens::start_family(
+        conn,
+        user_id,
+        FIRST_PARTY_CLIENT_ID,
+        scope,
+        &fresh.to_store(),
+        now,
+    )
 }
 
-impl PendingRefresh {
-    fn new(state: &AppState) -> Self {
-        let token = refresh::generate();
-        let hash = refresh::hash(&token);
-        Self {
-            token,
-            hash,
-            expires_at: Utc::now() + state.config.refresh_token_ttl,
-        }
-    }
-
-    /// Stores the token as the first of a new first-party login of `user_id`.
-    fn start_family(&self, conn: &mut DbConnection, user_id: UserId) -> Result<Grant, StoreError> {
-        let token = NewRefreshToken {
-            hash: &self.hash,
-            expires_at: self.expires_at,
-        };
-        let scope = ScopeSet::first_party();
-        tokens::start_family(
-            conn,
-            user_id,
-            FIRST_PARTY_CLIENT_ID,
-            scope,
-            &token,
-            Utc::now(),
-        )
-    }
-
-    fn respond(
-        self,
-        state: &AppState,
-        grant: &Grant,
-        user: &User,
-    ) -> Result<TokenResponse, ApiError> {
-        let mut response = TokenResponse::for_grant(state, grant, grant.scope, self.token)?;
-        response.user = Some(SelfUser::from(user));
-        Ok(response)
-    }
-}
-
-fn no_store(mut response: actix_web::HttpResponseBuilder) -> actix_web::HttpResponseBuilder {
-    response.insert_header((header::CACHE_CONTROL, "no-store"));
-    response.insert_header((header::PRAGMA, "no-cache"));
-    response
+/// The token pair of a login just started, with the account.
+fn signed_in(
+    state: &AppState,
+    grant: &Grant,
+    fresh: FreshToken,
+    user: &User,
+) -> Result<TokenResponse, ApiError> {
+    let mut response = TokenResponse::for_grant(state, grant, grant.scope, fresh.token)?;
+    response.user = Some(SelfUser::from(user));
+    Ok(response)
 }
 
 /// Creates an account and signs it in.
@@ -186,21 +164,21 @@ pub async fn register(
         .passwords
         .hash(new_user.password.expose().to_owned())
         .await?;
-    let pending = PendingRefresh::new(&state);
+    let fresh = FreshToken::new(state.config.refresh_token_ttl);
     // The account and its first login are written together: a client that sees an error can
     // simply retry, and never finds its name taken by a half-finished registration.
-    let (user, grant, pending) = state
+    let (user, grant, fresh) = state
         .store
         .run(move |conn| {
             transaction(conn, |conn| {
                 let user = users::create(conn, &new_user, &password_hash, Utc::now())?;
-                let grant = pending.start_family(conn, user.id)?;
-                Ok((user, grant, pending))
+                let grant = start_login(conn, user.id, &fresh)?;
+                Ok((user, grant, fresh))
             })
         })
         .await?;
     tracing::info!(user.id = %user.id, "account registered");
-    let response = pending.respond(&state, &grant, &user)?;
+    let response = signed_in(&state, &grant, fresh, &user)?;
     Ok(no_store(HttpResponse::Created())
         .insert_header((header::LOCATION, format!("/v1/users/{}", user.id)))
         .json(response))
@@ -267,12 +245,12 @@ pub async fn login(
     let Some(user) = user else {
         return Err(ApiError::invalid_credentials());
     };
-    let pending = PendingRefresh::new(&state);
+    let fresh = FreshToken::new(state.config.refresh_token_ttl);
     let user_id = user.id;
-    let (grant, pending) = state
+    let (grant, fresh) = state
         .store
-        .run(move |conn| Ok((pending.start_family(conn, user_id)?, pending)))
+        .run(move |conn| Ok((start_login(conn, user_id, &fresh)?, fresh)))
         .await?;
     tracing::info!(user.id = %user.id, "login succeeded");
-    Ok(no_store(HttpResponse::Ok()).json(pending.respond(&state, &grant, &user)?))
+    Ok(no_store(HttpResponse::Ok()).json(signed_in(&state, &grant, fresh, &user)?))
 }

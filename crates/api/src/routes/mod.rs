@@ -6,7 +6,15 @@ pub mod oauth;
 pub mod ops;
 pub mod users;
 
-use actix_web::web;
+use actix_web::http::header;
+use actix_web::{HttpResponseBuilder, web};
+
+/// Marks a response that carries tokens or credentials as never to be cached (RFC 6749 §5.1).
+pub(crate) fn no_store(mut response: HttpResponseBuilder) -> HttpResponseBuilder {
+    response.insert_header((header::CACHE_CONTROL, "no-store"));
+    response.insert_header((header::PRAGMA, "no-cache"));
+    response
+}
 
 /// Registers every route of the API.
 pub fn configure(cfg: &mut web::ServiceConfig) {

@@ -8,11 +8,12 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use vicinity_domain::ScopeSet;
 use vicinity_store::StoreError;
-use vicinity_store::tokens::{self, NewRefreshToken, Rotation, RotationRequest};
+use vicinity_store::tokens::{self, Rotation, RotationRequest};
 
 use super::accounts::TokenResponse;
+use super::no_store;
 use crate::app::AppState;
-use crate::auth::refresh;
+use crate::auth::refresh::{self, FreshToken};
 use crate::json::{FormError, FormParams};
 
 /// An RFC 6749 §5.2 error response.
@@ -76,9 +77,7 @@ impl ResponseError for OAuthError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        let mut response = HttpResponse::build(self.status);
-        response.insert_header((header::CACHE_CONTROL, "no-store"));
-        response.insert_header((header::PRAGMA, "no-cache"));
+        let mut response = no_store(HttpResponse::build(self.status));
         if self.status == StatusCode::SERVICE_UNAVAILABLE {
             response.insert_header((header::RETRY_AFTER, "1"));
         }
@@ -179,13 +178,6 @@ impl RevokeRequest {
     }
 }
 
-fn no_store_ok() -> actix_web::HttpResponseBuilder {
-    let mut response = HttpResponse::Ok();
-    response.insert_header((header::CACHE_CONTROL, "no-store"));
-    response.insert_header((header::PRAGMA, "no-cache"));
-    response
-}
-
 /// Exchanges a refresh token for a new token pair (the old refresh token is spent).
 #[utoipa::path(
     post,
@@ -230,30 +222,31 @@ async fn refresh_grant(
         .map_err(|e| OAuthError::new(StatusCode::BAD_REQUEST, "invalid_scope", e.to_string()))?;
     let client_id = request.client_id;
     let presented_hash = refresh::hash(&presented);
-    let replacement = refresh::generate();
-    let replacement_hash = refresh::hash(&replacement);
-    let expires_at = Utc::now() + state.config.refresh_token_ttl;
+    let fresh = FreshToken::new(state.config.refresh_token_ttl);
 
-    let outcome = state
+    let (outcome, fresh) = state
         .store
         .run(move |conn| {
-            let token = NewRefreshToken {
-                hash: &replacement_hash,
-                expires_at,
-            };
             let request = RotationRequest {
                 client_id: client_id.as_deref(),
                 scope: requested,
             };
-            tokens::rotate(conn, &presented_hash, request, &token, Utc::now())
+            let rotation = tokens::rotate(
+                conn,
+                &presented_hash,
+                request,
+                &fresh.to_store(),
+                Utc::now(),
+            )?;
+            Ok((rotation, fresh))
         })
         .await?;
 
     match outcome {
         Rotation::Rotated(grant) => {
             let scope = requested.unwrap_or(grant.scope);
-            let response = TokenResponse::for_grant(state, &grant, scope, replacement)?;
-            Ok(no_store_ok().json(response))
+            let response = TokenResponse::for_grant(state, &grant, scope, fresh.token)?;
+            Ok(no_store(HttpResponse::Ok()).json(response))
         }
         Rotation::ReuseDetected(family_id) => {
             tracing::warn!(token_family.id = %family_id, "refresh token reuse: login revoked");
@@ -320,7 +313,7 @@ pub async fn revoke(
             .await?;
         tracing::info!(token_family.id = %family_id, "login revoked");
     }
-    Ok(no_store_ok().finish())
+    Ok(no_store(HttpResponse::Ok()).finish())
 }
 
 /// The public keys that verify access tokens (RFC 7517).
