@@ -17,3 +17,4 @@ mod errors;
 mod me;
 mod operations;
 mod tokens;
+mod venues;

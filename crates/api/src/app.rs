@@ -12,6 +12,7 @@ use crate::auth::keys::SigningKeys;
 use crate::auth::password::Passwords;
 use crate::auth::throttle::LoginThrottle;
 use crate::config::ApiConfig;
+use crate::cursor::Cursors;
 use crate::error::ApiError;
 use crate::json::BodyLimit;
 use crate::openapi::openapi_yaml;
@@ -26,6 +27,7 @@ pub struct AppState {
     pub(crate) throttle: LoginThrottle,
     pub(crate) passwords: Passwords,
     pub(crate) openapi_yaml: String,
+    pub(crate) cursors: Cursors,
 }
 
 /// A bound, ready-to-run server. Tests build it exactly as the binary does, on port 0.
@@ -44,6 +46,7 @@ impl Application {
         let address = listener.local_addr()?;
         let passwords = Passwords::new()
             .map_err(|_| std::io::Error::other("cannot prepare the password hasher"))?;
+        let cursors = Cursors::new(keys.derive_secret("pagination cursors"));
         let tokens = AccessTokens::new(
             keys,
             config.issuer.clone(),
@@ -57,6 +60,7 @@ impl Application {
             tokens,
             passwords,
             openapi_yaml: openapi_yaml(),
+            cursors,
         });
         let limit = config.body_limit_bytes;
         let mut server = HttpServer::new(move || {

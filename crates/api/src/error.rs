@@ -30,7 +30,7 @@ pub struct ErrorDetail {
 pub struct ErrorBody {
     /// Stable, machine-readable: `validation_failed`, `malformed_request`, `unauthorized`,
     /// `invalid_credentials`, `insufficient_scope`, `forbidden`, `not_found`,
-    /// `method_not_allowed`, `conflict`, `payload_too_large`, `unsupported_media_type`,
+    /// `method_not_allowed`, `conflict`, `possible_duplicate`, `payload_too_large`, `unsupported_media_type`,
     /// `rate_limited`, `unavailable`, `internal`.
     #[schema(example = "validation_failed")]
     pub code: &'static str,
@@ -170,6 +170,11 @@ impl ApiError {
         error
     }
 
+    /// A request that conflicts with existing data; `code` says how.
+    pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, code, message)
+    }
+
     pub fn payload_too_large(limit: usize) -> Self {
         Self::new(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -299,6 +304,10 @@ impl From<StoreError> for ApiError {
         match error {
             StoreError::NotFound => ApiError::not_found("no such resource"),
             StoreError::Taken(field) => ApiError::taken(field),
+            StoreError::Unknown(field) => ApiError::validation(ValidationErrors::single(
+                field,
+                "refers to nothing that exists",
+            )),
             StoreError::Unavailable(detail) => {
                 tracing::warn!(error.detail = %detail, "database unavailable");
                 ApiError::unavailable()

@@ -113,6 +113,10 @@ impl FormParams {
         self.0.get(name).map(String::as_str)
     }
 
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.0.keys().map(String::as_str)
+    }
+
     pub fn parse(bytes: &[u8]) -> Result<Self, FormError> {
         let pairs: Vec<(String, String)> =
             serde_urlencoded::from_bytes(bytes).map_err(|_| FormError::Unreadable)?;

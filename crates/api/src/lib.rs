@@ -4,6 +4,7 @@
 mod app;
 pub mod auth;
 mod config;
+mod cursor;
 mod error;
 mod json;
 mod openapi;

@@ -5,7 +5,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use crate::error::{ErrorBody, ErrorDetail, ErrorEnvelope};
-use crate::routes::{accounts, me, oauth, ops, users};
+use crate::routes::{accounts, me, oauth, ops, users, venues};
 
 struct BearerAuth;
 
@@ -45,6 +45,12 @@ impl Modify for BearerAuth {
         me::update_me,
         me::delete_me,
         users::get_user,
+        venues::list_categories,
+        venues::create_venue,
+        venues::search_venues,
+        venues::get_venue,
+        venues::update_venue,
+        venues::delete_venue,
         oauth::token,
         oauth::revoke,
         oauth::jwks,
@@ -57,6 +63,7 @@ impl Modify for BearerAuth {
     tags(
         (name = "accounts", description = "Registration and sign-in for Vicinity's own apps"),
         (name = "people", description = "Profiles and privacy settings"),
+        (name = "venues", description = "Places to check in at, radius search and categories"),
         (name = "oauth", description = "OAuth 2.0 token endpoints"),
         (name = "operations", description = "Health, readiness and this document"),
     )

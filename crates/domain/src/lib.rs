@@ -8,9 +8,13 @@ pub mod id;
 pub mod scope;
 pub mod settings;
 pub mod user;
+pub mod venue;
 
 pub use error::{FieldError, ValidationErrors};
 pub use id::{CheckInId, IdParseError, TokenFamilyId, UserId, VenueId};
 pub use scope::{Scope, ScopeSet, UnknownScope};
 pub use settings::{PrecisionLevel, Visibility};
 pub use user::{Bio, DisplayName, Email, NewUser, Password, ProfileChanges, User, Username};
+pub use venue::{
+    Address, AddressInput, NameMatch, VenueDetails, VenueName, name_key, names_similar,
+};

@@ -121,7 +121,12 @@ impl std::fmt::Debug for Password {
 }
 
 /// Text a person writes about themselves: trimmed, bounded, free of control characters.
-fn free_text(input: &str, min: usize, max: usize, allow_newlines: bool) -> Result<String, String> {
+pub(crate) fn free_text(
+    input: &str,
+    min: usize,
+    max: usize,
+    allow_newlines: bool,
+) -> Result<String, String> {
     let text = input.trim();
     let len = text.chars().count();
     if len < min {

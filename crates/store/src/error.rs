@@ -9,6 +9,10 @@ pub enum StoreError {
     /// A unique value (named by the field it belongs to) is already used by another row.
     #[error("{0} is already taken")]
     Taken(&'static str),
+    /// A reference in the input (named by its field) points at nothing, e.g. an unknown
+    /// category id.
+    #[error("{0} refers to nothing")]
+    Unknown(&'static str),
     /// The database cannot be reached or is overloaded; retrying later may work.
     #[error("database unavailable: {0}")]
     Unavailable(String),

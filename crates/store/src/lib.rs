@@ -12,6 +12,7 @@ pub mod testing;
 pub mod time;
 pub mod tokens;
 pub mod users;
+pub mod venues;
 
 pub use connection::{Backend, DatabaseUrl, DbConnection, PoolOptions, Store, transaction};
 pub use error::StoreError;

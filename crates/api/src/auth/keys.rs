@@ -127,6 +127,18 @@ impl SigningKeys {
         file.sync_all().map_err(error)
     }
 
+    /// A 32-byte secret for `purpose`, derived from the private key: stable across restarts
+    /// and shared by every instance that holds the key, useless for signing tokens.
+    pub(crate) fn derive_secret(&self, purpose: &str) -> [u8; 32] {
+        use sha2::{Digest, Sha256};
+        let mut hasher = Sha256::new();
+        hasher.update(b"vicinity derived secret\0");
+        hasher.update(purpose.as_bytes());
+        hasher.update(b"\0");
+        hasher.update(self.pem.as_bytes());
+        hasher.finalize().into()
+    }
+
     pub fn kid(&self) -> &str {
         &self.kid
     }

@@ -5,6 +5,7 @@ pub mod me;
 pub mod oauth;
 pub mod ops;
 pub mod users;
+pub mod venues;
 
 use actix_web::http::header;
 use actix_web::{HttpResponseBuilder, web};
@@ -28,7 +29,17 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                     .patch(me::update_me)
                     .delete(me::delete_me),
             )
-            .service(web::resource("/users/{user_id}").get(users::get_user)),
+            .service(web::resource("/users/{user_id}").get(users::get_user))
+            .service(web::resource("/categories").get(venues::list_categories))
+            .service(web::resource("/venues").post(venues::create_venue))
+            // Before `/venues/{venue_id}`, which would otherwise take "search" for an id.
+            .service(web::resource("/venues/search").get(venues::search_venues))
+            .service(
+                web::resource("/venues/{venue_id}")
+                    .get(venues::get_venue)
+                    .patch(venues::update_venue)
+                    .delete(venues::delete_venue),
+            ),
     )
     // Resources (not bare routes) so that a known path with the wrong method is a 405.
     .service(web::resource("/oauth/token").post(oauth::token))
