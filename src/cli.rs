@@ -1,4 +1,4 @@
-//! Commands: `serve` (the default), `migrate`, `keygen`, `openapi`.
+//! Commands: `serve` (the default), `migrate`, `keygen`, `openapi`, `seed`.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -38,6 +38,16 @@ pub enum Command {
     },
     /// Print the OpenAPI document (the committed openapi.yaml must equal it).
     Openapi,
+    /// Add synthetic venues around the world's cities (GeoNames, population ≥ 15,000), in
+    /// proportion to population. The same seed gives the same venues; re-running adds nothing.
+    Seed {
+        /// How many venues to generate.
+        #[arg(long, default_value_t = 200_000, value_parser = clap::value_parser!(u64).range(0..=20_000_000))]
+        venues: u64,
+        /// The generator's seed.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -80,6 +90,22 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         }
         Command::Openapi => {
             print!("{}", vicinity_api::openapi_yaml());
+            Ok(())
+        }
+        Command::Seed { venues, seed } => {
+            let store = connect(&cli.settings)?;
+            store.migrate()?;
+            let report =
+                crate::seed::seed_venues(&store, venues, seed).map_err(CliError::Config)?;
+            announce(&format!(
+                "{} venues generated with seed {seed}, {} inserted ({} already present) into {} in {:.1} s",
+                report.generated,
+                report.inserted,
+                report.generated.saturating_sub(report.inserted),
+                store.url().redacted(),
+                report.seconds,
+            ));
+            store.close(Duration::from_secs(5));
             Ok(())
         }
     }

@@ -1,6 +1,7 @@
 //! `vicinity`: the command line. Parses arguments, sets up logging, hands over to a command.
 
 mod cli;
+mod seed;
 mod settings;
 mod telemetry;
 

@@ -209,3 +209,100 @@ async fn migrate_applies_pending_migrations_once() {
     let second = run().output().await.unwrap();
     assert!(String::from_utf8_lossy(&second.stdout).starts_with("0 migration(s) applied"));
 }
+
+/// `vicinity seed`: the venues of one seed, read back as (id, name, lat, lng, category).
+fn seeded_venues(data_dir: &Path) -> Vec<(i64, String, f64, f64, String)> {
+    use diesel::prelude::*;
+    use vicinity_store::schema::venues;
+    let path = data_dir.join("vicinity.db");
+    let mut conn = diesel::SqliteConnection::establish(path.to_str().unwrap()).unwrap();
+    venues::table
+        .select((
+            venues::id,
+            venues::name,
+            venues::lat,
+            venues::lng,
+            venues::category_id,
+        ))
+        .order(venues::id)
+        .load(&mut conn)
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn seeding_is_deterministic_idempotent_and_follows_population() {
+    let seed = |dir: &Path, seed: &str| {
+        let mut command = vicinity(dir, None);
+        command.args(["seed", "--venues", "3000", "--seed", seed]);
+        command
+    };
+    let (first, second, other) = (
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+    );
+    let output = seed(first.path(), "7").output().await.unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        stdout.starts_with("3000 venues generated with seed 7, 3000 inserted"),
+        "{stdout}"
+    );
+    // Again into the same database: nothing new.
+    let output = seed(first.path(), "7").output().await.unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.contains("0 inserted (3000 already present)"),
+        "{stdout}"
+    );
+    // The same seed elsewhere gives the same venues; another seed, others.
+    for (dir, value) in [(second.path(), "7"), (other.path(), "8")] {
+        let output = seed(dir, value).output().await.unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    let venues = seeded_venues(first.path());
+    assert_eq!(venues.len(), 3000);
+    assert_eq!(venues, seeded_venues(second.path()));
+    assert_ne!(venues, seeded_venues(other.path()));
+    // More venues around Shanghai (24.9 M people) than around Lyon (0.5 M), all near a city.
+    let near = |lat: f64, lng: f64, km: f64| {
+        let centre = vicinity_geo::Point::new(lat, lng).unwrap();
+        venues
+            .iter()
+            .filter(|v| {
+                centre.distance_m(vicinity_geo::Point::new(v.2, v.3).unwrap()) < km * 1000.0
+            })
+            .count()
+    };
+    assert!(
+        near(31.22, 121.46, 60.0) >= 10,
+        "Shanghai has {}",
+        near(31.22, 121.46, 60.0)
+    );
+    assert!(near(31.22, 121.46, 60.0) > 5 * near(45.76, 4.83, 60.0));
+    let categories: std::collections::HashSet<&str> = venues.iter().map(|v| v.4.as_str()).collect();
+    assert!(
+        categories.len() > 50,
+        "a realistic mix: {}",
+        categories.len()
+    );
+    let residences = [
+        "private-home",
+        "apartment-building",
+        "housing-development",
+        "assisted-living",
+        "mobile-home-park",
+    ];
+    assert!(
+        !categories.iter().any(|c| residences.contains(c)),
+        "homes are never seeded"
+    );
+}

@@ -290,29 +290,38 @@ fn row_values(
     )
 }
 
-/// Inserts many venues in one statement (for seeding). Categories must exist.
+/// Inserts many venues with the given ids in one statement (for seeding); a venue whose id
+/// already exists is skipped, so re-running a seed adds nothing twice. Returns how many rows
+/// were inserted. Categories must exist.
 pub fn insert_batch(
     conn: &mut DbConnection,
-    batch: &[(VenueDetails, Point)],
+    batch: &[(VenueId, VenueDetails, Point)],
     now: DateTime<Utc>,
 ) -> Result<usize, StoreError> {
     let at = to_micros(now);
     let rows = || -> Vec<_> {
         batch
             .iter()
-            .map(|(details, location)| row_values(new_key(), details, *location, None, at))
+            .map(|(id, details, location)| row_values(id.raw(), details, *location, None, at))
             .collect()
     };
-    // Multi-row INSERT does not pass through the multi-backend connection.
+    // Multi-row INSERT and ON CONFLICT do not pass through the multi-backend connection.
     let inserted = match conn {
         DbConnection::Pg(pg) => diesel::insert_into(venues::table)
             .values(rows())
+            .on_conflict_do_nothing()
             .execute(pg)?,
         DbConnection::Sqlite(sqlite) => diesel::insert_into(venues::table)
             .values(rows())
+            .on_conflict_do_nothing()
             .execute(sqlite)?,
     };
     Ok(inserted)
+}
+
+/// How many venues there are.
+pub fn count(conn: &mut DbConnection) -> Result<i64, StoreError> {
+    Ok(venues::table.count().get_result(conn)?)
 }
 
 fn possible_duplicates(
