@@ -157,35 +157,13 @@ impl VenueRow {
     }
 }
 
-/// Attaches category names to rows with one query.
-fn with_categories(conn: &mut DbConnection, rows: Vec<VenueRow>) -> Result<Vec<Venue>, StoreError> {
-    let mut ids: Vec<&str> = rows.iter().map(|r| r.category_id.as_str()).collect();
-    ids.sort_unstable();
-    ids.dedup();
-    let names: Vec<(String, String)> = categories::table
-        .filter(categories::id.eq_any(&ids))
-        .select((categories::id, categories::name))
-        .load(conn)?;
-    rows.into_iter()
-        .map(|row| {
-            let name = names
-                .iter()
-                .find(|(id, _)| *id == row.category_id)
-                .map(|(_, name)| name.clone())
-                .ok_or_else(|| StoreError::Corrupt(format!("category {}", row.category_id)))?;
-            row.into_venue(name)
-        })
-        .collect()
-}
-
 pub fn find(conn: &mut DbConnection, id: VenueId) -> Result<Venue, StoreError> {
-    let row = venues::table
-        .find(id.raw())
-        .select(VenueRow::as_select())
-        .first::<VenueRow>(conn)?;
-    with_categories(conn, vec![row])?
-        .pop()
-        .ok_or(StoreError::NotFound)
+    let (row, category_name) = venues::table
+        .inner_join(categories::table)
+        .filter(venues::id.eq(id.raw()))
+        .select((VenueRow::as_select(), categories::name))
+        .first::<(VenueRow, String)>(conn)?;
+    row.into_venue(category_name)
 }
 
 fn ensure_category(conn: &mut DbConnection, id: &str) -> Result<(), StoreError> {
@@ -330,14 +308,13 @@ fn possible_duplicates(
     name: &VenueName,
 ) -> Result<Vec<Found>, StoreError> {
     let key = name.key();
-    let mut found: Vec<(VenueRow, SearchKey)> =
-        candidates(conn, location, DUPLICATE_RADIUS_M, None, None)?
-            .into_iter()
-            .filter(|(row, _)| names_similar(&row.name_key, &key))
-            .collect();
-    found.sort_by(|a, b| a.1.cmp(&b.1));
+    let mut found: Vec<Candidate> = candidates(conn, location, DUPLICATE_RADIUS_M, None, None)?
+        .into_iter()
+        .filter(|(row, _, _)| names_similar(&row.name_key, &key))
+        .collect();
+    found.sort_by(|a, b| a.2.cmp(&b.2));
     found.truncate(MAX_DUPLICATES);
-    attach(conn, found)
+    into_found(found)
 }
 
 /// Changes to a venue; `None` keeps a field, `Some(None)` clears an optional one.
@@ -473,28 +450,28 @@ pub fn search(
         search.categories.as_deref(),
     )?;
     if let Some(after) = search.after {
-        found.retain(|(_, key)| key.cmp(&after).is_gt());
+        found.retain(|(_, _, key)| key.cmp(&after).is_gt());
     }
-    found.sort_by(|a, b| a.1.cmp(&b.1));
+    found.sort_by(|a, b| a.2.cmp(&b.2));
     let more = found.len() > search.limit;
     found.truncate(search.limit);
-    Ok((attach(conn, found)?, more))
+    Ok((into_found(found)?, more))
 }
 
-fn attach(
-    conn: &mut DbConnection,
-    found: Vec<(VenueRow, SearchKey)>,
-) -> Result<Vec<Found>, StoreError> {
-    let (rows, keys): (Vec<VenueRow>, Vec<SearchKey>) = found.into_iter().unzip();
-    Ok(with_categories(conn, rows)?
+/// A row in the circle, its category's name and its place in the order.
+type Candidate = (VenueRow, String, SearchKey);
+
+fn into_found(found: Vec<Candidate>) -> Result<Vec<Found>, StoreError> {
+    found
         .into_iter()
-        .zip(keys)
-        .map(|(venue, key)| Found {
-            venue,
-            distance_m: key.distance_m,
-            key,
+        .map(|(row, category_name, key)| {
+            Ok(Found {
+                venue: row.into_venue(category_name)?,
+                distance_m: key.distance_m,
+                key,
+            })
         })
-        .collect())
+        .collect()
 }
 
 /// Every venue within the circle that matches the filters, with its key, in no order.
@@ -504,10 +481,14 @@ fn candidates(
     radius_m: f64,
     query: Option<&str>,
     categories: Option<&[String]>,
-) -> Result<Vec<(VenueRow, SearchKey)>, StoreError> {
+) -> Result<Vec<Candidate>, StoreError> {
     let cover = Cover::circle(centre, radius_m)
         .map_err(|e| StoreError::Corrupt(format!("search radius: {e}")))?;
-    let mut sql = venues::table.select(VenueRow::as_select()).into_boxed();
+    // One round trip: the rows and their category names.
+    let mut sql = venues::table
+        .inner_join(categories::table)
+        .select((VenueRow::as_select(), categories::name))
+        .into_boxed();
     for range in cover.ranges() {
         sql = sql.or_filter(venues::cell.between(range.first, range.last));
     }
@@ -518,9 +499,9 @@ fn candidates(
     if let Some(categories) = categories {
         sql = sql.filter(venues::category_id.eq_any(categories.to_vec()));
     }
-    let rows = sql.load::<VenueRow>(conn)?;
+    let rows = sql.load::<(VenueRow, String)>(conn)?;
     let mut found = Vec::with_capacity(rows.len());
-    for row in rows {
+    for (row, category_name) in rows {
         let distance_m = centre.distance_m(row.point()?);
         if distance_m > radius_m {
             continue;
@@ -537,7 +518,7 @@ fn candidates(
             distance_m,
             id: row.id,
         };
-        found.push((row, key));
+        found.push((row, category_name, key));
     }
     Ok(found)
 }
