@@ -7,7 +7,7 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{Backend, Session, TestApp, claims_of, error_code};
+use crate::helpers::{Backend, Session, TestApp, claims_of, error_code, sign_with_kid};
 use crate::on_both_backends;
 
 on_both_backends!(
@@ -19,14 +19,6 @@ on_both_backends!(
 /// Re-signs `claims` with the server's own key and key id, so only what is under test is wrong.
 fn sign(app: &TestApp, claims: &Value, typ: &str) -> String {
     sign_with_kid(app, claims, typ, Some(&app.kid))
-}
-
-fn sign_with_kid(app: &TestApp, claims: &Value, typ: &str, kid: Option<&str>) -> String {
-    let mut header = Header::new(Algorithm::EdDSA);
-    header.typ = Some(typ.into());
-    header.kid = kid.map(str::to_owned);
-    let key = EncodingKey::from_ed_pem(app.key_pem.as_bytes()).unwrap();
-    jsonwebtoken::encode(&header, claims, &key).unwrap()
 }
 
 fn with(claims: &Value, name: &str, value: Value) -> Value {

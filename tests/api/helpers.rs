@@ -255,6 +255,15 @@ impl Drop for TestApp {
     }
 }
 
+/// Signs `claims` with the server's own key, as header `typ` and key id `kid` say.
+pub fn sign_with_kid(app: &TestApp, claims: &Value, typ: &str, kid: Option<&str>) -> String {
+    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::EdDSA);
+    header.typ = Some(typ.into());
+    header.kid = kid.map(str::to_owned);
+    let key = jsonwebtoken::EncodingKey::from_ed_pem(app.key_pem.as_bytes()).unwrap();
+    jsonwebtoken::encode(&header, claims, &key).unwrap()
+}
+
 /// The claims of a JWT, read without verifying it (to inspect or forge variants).
 pub fn claims_of(token: &str) -> Value {
     use base64::Engine;

@@ -1,7 +1,6 @@
 //! Venues: adding, reading, changing and removing them, duplicate detection, the category
 //! tree, and radius search checked against a brute-force scan.
 
-use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use reqwest::StatusCode;
@@ -9,7 +8,9 @@ use serde_json::{Value, json};
 use vicinity_domain::{NameMatch, name_key};
 use vicinity_geo::Point;
 
-use crate::helpers::{Backend, Session, TestApp, claims_of, error_code, error_fields};
+use crate::helpers::{
+    Backend, Session, TestApp, claims_of, error_code, error_fields, sign_with_kid,
+};
 use crate::on_both_backends;
 
 on_both_backends!(
@@ -30,11 +31,7 @@ fn admin_token(app: &TestApp, session: &Session) -> String {
     let mut claims = claims_of(&session.access_token);
     let scope = format!("{} admin", claims["scope"].as_str().unwrap());
     claims["scope"] = json!(scope);
-    let mut header = Header::new(Algorithm::EdDSA);
-    header.typ = Some("at+jwt".into());
-    header.kid = Some(app.kid.clone());
-    let key = EncodingKey::from_ed_pem(app.key_pem.as_bytes()).unwrap();
-    jsonwebtoken::encode(&header, &claims, &key).unwrap()
+    sign_with_kid(app, &claims, "at+jwt", Some(&app.kid))
 }
 
 async fn send_json(
