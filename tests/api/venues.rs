@@ -117,6 +117,17 @@ async fn a_venue_is_added_read_changed_and_removed(backend: Backend) {
 
     let read = app.get_json(&location, &ada.access_token).await;
     assert_eq!(read, venue);
+    // An empty change changes nothing, not even `updated_at`.
+    let response = send_json(
+        &app,
+        reqwest::Method::PATCH,
+        &location,
+        &ada.access_token,
+        &json!({}),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.json::<Value>().await.unwrap(), venue);
 
     let patch = json!({"name": "Blue Bottle Times Sq", "phone": null, "locality": "",
         "location": {"lat": 40.7581, "lng": -73.9856}, "category_id": "cafe"});

@@ -115,7 +115,7 @@ fn points_inside(centre: Point, radius: f64, seed: u64) -> Vec<Point> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(512))]
+    #![proptest_config(ProptestConfig::with_cases(2048))]
 
     #[test]
     fn the_cover_never_misses_a_point_inside_the_radius(

@@ -332,12 +332,31 @@ pub struct VenueChanges {
     pub url: Option<Option<String>>,
 }
 
+impl VenueChanges {
+    pub fn is_empty(&self) -> bool {
+        self.name.is_none()
+            && self.category_id.is_none()
+            && self.location.is_none()
+            && self.street.is_none()
+            && self.locality.is_none()
+            && self.region.is_none()
+            && self.postal_code.is_none()
+            && self.country_code.is_none()
+            && self.phone.is_none()
+            && self.url.is_none()
+    }
+}
+
+/// Applies `changes`; with none, the venue is returned as it is (`updated_at` untouched).
 pub fn update(
     conn: &mut DbConnection,
     id: VenueId,
     changes: &VenueChanges,
     now: DateTime<Utc>,
 ) -> Result<Venue, StoreError> {
+    if changes.is_empty() {
+        return find(conn, id);
+    }
     transaction(conn, |conn| {
         if let Some(category) = &changes.category_id {
             ensure_category(conn, category)?;
