@@ -168,6 +168,7 @@ impl Settings {
             trust_forwarded_for: self.trust_forwarded_for,
             workers: self.workers,
             shutdown_timeout: self.shutdown_timeout,
+            ..vicinity_api::ApiConfig::default()
         }
     }
 }

@@ -14,6 +14,7 @@ mod accounts;
 mod auth_failures;
 mod binary;
 mod errors;
+mod friends;
 mod me;
 mod operations;
 mod tokens;

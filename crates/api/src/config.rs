@@ -1,6 +1,7 @@
 //! Settings of the HTTP layer; the binary fills them from the environment.
 
 use std::time::Duration;
+use vicinity_store::social::SocialLimits;
 
 /// The largest request body accepted unless configured otherwise.
 pub const DEFAULT_BODY_LIMIT: usize = 64 * 1024;
@@ -25,6 +26,8 @@ pub struct ApiConfig {
     pub workers: Option<usize>,
     /// How long in-flight requests may take to finish after SIGINT/SIGTERM.
     pub shutdown_timeout: Duration,
+    /// Caps on friends and pending friend requests per person.
+    pub social_limits: SocialLimits,
 }
 
 /// Login attempts allowed before further attempts are refused with 429: a burst, refilled at
@@ -61,6 +64,7 @@ impl Default for ApiConfig {
             trust_forwarded_for: false,
             workers: None,
             shutdown_timeout: Duration::from_secs(30),
+            social_limits: SocialLimits::default(),
         }
     }
 }

@@ -5,7 +5,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use crate::error::{ErrorBody, ErrorDetail, ErrorEnvelope};
-use crate::routes::{accounts, me, oauth, ops, users, venues};
+use crate::routes::{accounts, friends, me, oauth, ops, users, venues};
 
 struct BearerAuth;
 
@@ -45,6 +45,17 @@ impl Modify for BearerAuth {
         me::update_me,
         me::delete_me,
         users::get_user,
+        friends::search_users,
+        friends::send_request,
+        friends::list_requests,
+        friends::accept_request,
+        friends::decline_request,
+        friends::cancel_request,
+        friends::list_friends,
+        friends::unfriend,
+        friends::block,
+        friends::unblock,
+        friends::list_blocks,
         venues::list_categories,
         venues::create_venue,
         venues::search_venues,
@@ -63,6 +74,7 @@ impl Modify for BearerAuth {
     tags(
         (name = "accounts", description = "Registration and sign-in for Vicinity's own apps"),
         (name = "people", description = "Profiles and privacy settings"),
+        (name = "friends", description = "Friend requests, friends and blocks"),
         (name = "venues", description = "Places to check in at, radius search and categories"),
         (name = "oauth", description = "OAuth 2.0 token endpoints"),
         (name = "operations", description = "Health, readiness and this document"),

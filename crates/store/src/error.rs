@@ -13,6 +13,10 @@ pub enum StoreError {
     /// category id.
     #[error("{0} refers to nothing")]
     Unknown(&'static str),
+    /// The request contradicts the state of things; `code` names how (e.g. `blocked`,
+    /// `friend_limit_reached`) and the message says what to do.
+    #[error("{1}")]
+    Conflict(&'static str, String),
     /// The database cannot be reached or is overloaded; retrying later may work.
     #[error("database unavailable: {0}")]
     Unavailable(String),

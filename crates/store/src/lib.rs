@@ -8,6 +8,7 @@ mod connection;
 mod error;
 mod migrations;
 pub mod schema;
+pub mod social;
 pub mod testing;
 pub mod time;
 pub mod tokens;

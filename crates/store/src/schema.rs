@@ -15,6 +15,7 @@ diesel::table! {
         suspended_at -> Nullable<BigInt>,
         created_at -> BigInt,
         updated_at -> BigInt,
+        display_name_key -> Text,
     }
 }
 

@@ -14,7 +14,7 @@ use crate::{DbConnection, StoreError, new_key, transaction};
 
 #[derive(Queryable, Selectable)]
 #[diesel(table_name = users)]
-struct UserRow {
+pub(crate) struct UserRow {
     id: i64,
     username: String,
     email: String,
@@ -50,7 +50,7 @@ impl TryFrom<UserRow> for User {
 
 /// `UserRow`'s columns in field order, for RETURNING (diesel's `as_returning` does not pass
 /// through the multi-backend connection).
-const USER_COLUMNS: (
+pub(crate) const USER_COLUMNS: (
     users::id,
     users::username,
     users::email,
@@ -95,6 +95,7 @@ pub fn create(
                 users::email.eq(new_user.email.as_str()),
                 users::email_key.eq(new_user.email.key()),
                 users::display_name.eq(new_user.display_name.as_str()),
+                users::display_name_key.eq(new_user.display_name.as_str().to_lowercase()),
                 users::bio.eq(""),
                 users::location_precision.eq(PrecisionLevel::default().as_str()),
                 users::default_visibility.eq(Visibility::default().as_str()),
@@ -164,6 +165,10 @@ pub fn update_profile(
                 .display_name
                 .as_ref()
                 .map(|v| users::display_name.eq(v.as_str())),
+            changes
+                .display_name
+                .as_ref()
+                .map(|v| users::display_name_key.eq(v.as_str().to_lowercase())),
             changes.bio.as_ref().map(|v| users::bio.eq(v.as_str())),
             changes
                 .location_precision

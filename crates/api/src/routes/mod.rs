@@ -1,9 +1,11 @@
 //! Routes, one module per resource.
 
 pub mod accounts;
+pub mod friends;
 pub mod me;
 pub mod oauth;
 pub mod ops;
+mod query;
 pub mod users;
 pub mod venues;
 
@@ -29,7 +31,30 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                     .patch(me::update_me)
                     .delete(me::delete_me),
             )
+            // Before `/users/{user_id}`, which would otherwise take "search" for an id.
+            .service(web::resource("/users/search").get(friends::search_users))
             .service(web::resource("/users/{user_id}").get(users::get_user))
+            .service(
+                web::resource("/me/friend-requests")
+                    .post(friends::send_request)
+                    .get(friends::list_requests),
+            )
+            .service(
+                web::resource("/me/friend-requests/{user_id}/accept").post(friends::accept_request),
+            )
+            .service(
+                web::resource("/me/friend-requests/{user_id}/decline")
+                    .post(friends::decline_request),
+            )
+            .service(web::resource("/me/friend-requests/{user_id}").delete(friends::cancel_request))
+            .service(web::resource("/me/friends").get(friends::list_friends))
+            .service(web::resource("/me/friends/{user_id}").delete(friends::unfriend))
+            .service(web::resource("/me/blocks").get(friends::list_blocks))
+            .service(
+                web::resource("/me/blocks/{user_id}")
+                    .put(friends::block)
+                    .delete(friends::unblock),
+            )
             .service(web::resource("/categories").get(venues::list_categories))
             .service(web::resource("/venues").post(venues::create_venue))
             // Before `/venues/{venue_id}`, which would otherwise take "search" for an id.

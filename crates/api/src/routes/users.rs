@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use utoipa::ToSchema;
 use vicinity_domain::{User, UserId};
-use vicinity_store::users;
+use vicinity_store::social;
 
 use crate::app::AppState;
 use crate::auth::{Scoped, scopes};
@@ -86,14 +86,15 @@ impl From<&User> for SelfUser {
     )
 )]
 pub async fn get_user(
-    _caller: Scoped<scopes::Profile>,
+    caller: Scoped<scopes::Profile>,
     state: web::Data<AppState>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = UserId::parse(&path).map_err(|e| ApiError::bad_id("user_id", e))?;
+    let viewer = caller.user_id;
     let user = state
         .store
-        .run(move |conn| users::find(conn, id))
+        .run(move |conn| social::visible_user(conn, viewer, id))
         .await
         .map_err(|e| match e {
             vicinity_store::StoreError::NotFound => ApiError::not_found(format!("no user {id}")),

@@ -18,7 +18,7 @@ use vicinity_store::venues::{
 use crate::app::AppState;
 use crate::auth::{Caller, Scoped, scopes};
 use crate::error::{ApiError, ErrorBody, ErrorEnvelope};
-use crate::json::{FormParams, JsonBody};
+use crate::json::JsonBody;
 use crate::request::current_request_id;
 
 /// The largest search radius, in metres.
@@ -522,19 +522,10 @@ struct SearchRequest {
 
 impl SearchRequest {
     fn parse(query_string: &str) -> Result<Self, ApiError> {
-        let params = FormParams::parse(query_string.as_bytes()).map_err(|error| match error {
-            crate::json::FormError::Repeated(name) => {
-                ApiError::malformed(Some(name.clone()), format!("{name}: given more than once"))
-            }
-            _ => ApiError::malformed(None, "the query string cannot be read"),
-        })?;
-        let known = ["ll", "radius", "query", "category", "limit", "cursor"];
-        if let Some(unknown) = params.names().find(|name| !known.contains(name)) {
-            return Err(ApiError::malformed(
-                Some(unknown.to_owned()),
-                format!("{unknown}: unknown parameter (known: {})", known.join(", ")),
-            ));
-        }
+        let params = super::query::parse(
+            query_string,
+            &["ll", "radius", "query", "category", "limit", "cursor"],
+        )?;
         let mut errors = ValidationErrors::default();
         let centre = match params.get("ll") {
             None => {
@@ -561,21 +552,8 @@ impl SearchRequest {
                 )
             }
         };
-        let limit = match params.get("limit") {
-            None => Some(DEFAULT_SEARCH_LIMIT),
-            Some(text) => {
-                let limit: i64 = text.trim().parse().map_err(|_| {
-                    ApiError::malformed(Some("limit".into()), "limit: must be a whole number")
-                })?;
-                errors.check(
-                    "limit",
-                    usize::try_from(limit)
-                        .ok()
-                        .filter(|l| (1..=MAX_SEARCH_LIMIT).contains(l))
-                        .ok_or_else(|| format!("must be between 1 and {MAX_SEARCH_LIMIT}")),
-                )
-            }
-        };
+        let limit =
+            super::query::limit(&params, DEFAULT_SEARCH_LIMIT, MAX_SEARCH_LIMIT, &mut errors)?;
         let query = params.get("query").and_then(|text| {
             let key = name_key(text);
             let valid = if text.chars().count() > 100 {

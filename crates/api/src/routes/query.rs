@@ -1,0 +1,78 @@
+//! Query-string parameters: refused when repeated or unknown, each error naming its parameter,
+//! and the `limit` / `cursor` pair every list shares.
+
+use vicinity_domain::ValidationErrors;
+
+use crate::cursor::Cursors;
+use crate::error::ApiError;
+use crate::json::{FormError, FormParams};
+
+/// Parses a query string, refusing parameters given twice and any not in `known`.
+pub fn parse(query_string: &str, known: &[&str]) -> Result<FormParams, ApiError> {
+    let params = FormParams::parse(query_string.as_bytes()).map_err(|error| match error {
+        FormError::Repeated(name) => {
+            ApiError::malformed(Some(name.clone()), format!("{name}: given more than once"))
+        }
+        _ => ApiError::malformed(None, "the query string cannot be read"),
+    })?;
+    if let Some(unknown) = params.names().find(|name| !known.contains(name)) {
+        return Err(ApiError::malformed(
+            Some(unknown.to_owned()),
+            format!("{unknown}: unknown parameter (known: {})", known.join(", ")),
+        ));
+    }
+    Ok(params)
+}
+
+/// `limit`: a whole number from 1 to `max`, `default` when absent. Out of range is recorded in
+/// `errors` (422); not a number at all is a 400.
+pub fn limit(
+    params: &FormParams,
+    default: usize,
+    max: usize,
+    errors: &mut ValidationErrors,
+) -> Result<Option<usize>, ApiError> {
+    let Some(text) = params.get("limit") else {
+        return Ok(Some(default));
+    };
+    let limit: i64 = text
+        .trim()
+        .parse()
+        .map_err(|_| ApiError::malformed(Some("limit".into()), "limit: must be a whole number"))?;
+    Ok(errors.check(
+        "limit",
+        usize::try_from(limit)
+            .ok()
+            .filter(|l| (1..=max).contains(l))
+            .ok_or_else(|| format!("must be between 1 and {max}")),
+    ))
+}
+
+/// The position a `cursor` parameter holds, checked against the list it must come from.
+pub fn cursor(
+    params: &FormParams,
+    cursors: &Cursors,
+    list: &[u8],
+) -> Result<Option<Vec<u8>>, ApiError> {
+    params
+        .get("cursor")
+        .map(|cursor| cursors.open(list, cursor))
+        .transpose()
+}
+
+/// A (time, id) list position as cursor bytes, and back.
+pub fn encode_pair((at, id): (i64, i64)) -> Vec<u8> {
+    let mut bytes = at.to_be_bytes().to_vec();
+    bytes.extend_from_slice(&id.to_be_bytes());
+    bytes
+}
+
+pub fn decode_pair(bytes: &[u8]) -> Result<(i64, i64), ApiError> {
+    let invalid =
+        || ApiError::malformed(Some("cursor".into()), "cursor: not a cursor of this list");
+    let (at, id) = bytes.split_at_checked(8).ok_or_else(invalid)?;
+    Ok((
+        i64::from_be_bytes(at.try_into().map_err(|_| invalid())?),
+        i64::from_be_bytes(id.try_into().map_err(|_| invalid())?),
+    ))
+}

@@ -1,0 +1,6 @@
+-- Finding people (GET /v1/users/search): a lower-cased display name beside the lower-cased
+-- username, both in the "C" collation so that `LIKE 'prefix%'` can use their B-tree indexes.
+-- The application writes the key (Unicode lower case); this back-fills existing rows.
+ALTER TABLE users ADD COLUMN display_name_key TEXT COLLATE "C" NOT NULL DEFAULT '';
+UPDATE users SET display_name_key = lower(display_name);
+CREATE INDEX users_display_name_key ON users (display_name_key);
