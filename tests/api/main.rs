@@ -17,5 +17,6 @@ mod errors;
 mod friends;
 mod me;
 mod operations;
+mod presence;
 mod tokens;
 mod venues;

@@ -10,7 +10,7 @@ use vicinity_store::Store;
 use crate::auth::access::AccessTokens;
 use crate::auth::keys::SigningKeys;
 use crate::auth::password::Passwords;
-use crate::auth::throttle::LoginThrottle;
+use crate::auth::throttle::{LoginThrottle, PerUser};
 use crate::config::ApiConfig;
 use crate::cursor::Cursors;
 use crate::error::ApiError;
@@ -28,6 +28,8 @@ pub struct AppState {
     pub(crate) passwords: Passwords,
     pub(crate) openapi_yaml: String,
     pub(crate) cursors: Cursors,
+    pub(crate) location_updates: PerUser,
+    pub(crate) nearby_queries: PerUser,
 }
 
 /// A bound, ready-to-run server. Tests build it exactly as the binary does, on port 0.
@@ -61,6 +63,8 @@ impl Application {
             passwords,
             openapi_yaml: openapi_yaml(),
             cursors,
+            location_updates: PerUser::new(config.location_update_limit),
+            nearby_queries: PerUser::new(config.nearby_limit),
         });
         let limit = config.body_limit_bytes;
         let mut server = HttpServer::new(move || {

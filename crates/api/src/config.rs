@@ -1,6 +1,7 @@
 //! Settings of the HTTP layer; the binary fills them from the environment.
 
 use std::time::Duration;
+use vicinity_store::presence::PresenceRules;
 use vicinity_store::social::SocialLimits;
 
 /// The largest request body accepted unless configured otherwise.
@@ -28,6 +29,19 @@ pub struct ApiConfig {
     pub shutdown_timeout: Duration,
     /// Caps on friends and pending friend requests per person.
     pub social_limits: SocialLimits,
+    /// How long a position counts, and the fastest plausible travel.
+    pub presence: PresenceRules,
+    /// Position updates allowed per person.
+    pub location_update_limit: RateLimit,
+    /// Nearby queries allowed per person.
+    pub nearby_limit: RateLimit,
+}
+
+/// A per-person rate: a burst, refilled at one request per period.
+#[derive(Debug, Clone, Copy)]
+pub struct RateLimit {
+    pub burst: u32,
+    pub period: Duration,
 }
 
 /// Login attempts allowed before further attempts are refused with 429: a burst, refilled at
@@ -65,6 +79,15 @@ impl Default for ApiConfig {
             workers: None,
             shutdown_timeout: Duration::from_secs(30),
             social_limits: SocialLimits::default(),
+            presence: PresenceRules::default(),
+            location_update_limit: RateLimit {
+                burst: 10,
+                period: Duration::from_secs(5),
+            },
+            nearby_limit: RateLimit {
+                burst: 30,
+                period: Duration::from_secs(1),
+            },
         }
     }
 }

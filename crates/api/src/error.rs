@@ -170,6 +170,11 @@ impl ApiError {
         error
     }
 
+    /// Well-formed input the rules refuse, with a code of its own (e.g. `impossible_travel`).
+    pub fn unprocessable(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNPROCESSABLE_ENTITY, code, message)
+    }
+
     /// A request that conflicts with existing data; `code` says how.
     pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
         Self::new(StatusCode::CONFLICT, code, message)

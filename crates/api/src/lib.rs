@@ -13,7 +13,7 @@ mod routes;
 
 pub use app::Application;
 pub use auth::keys::{KeyError, SigningKeys};
-pub use config::{ApiConfig, LoginThrottleConfig};
+pub use config::{ApiConfig, LoginThrottleConfig, RateLimit};
 pub use error::ApiError;
 pub use openapi::openapi_yaml;
 

@@ -5,7 +5,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use crate::error::{ErrorBody, ErrorDetail, ErrorEnvelope};
-use crate::routes::{accounts, friends, me, oauth, ops, users, venues};
+use crate::routes::{accounts, friends, me, oauth, ops, presence, users, venues};
 
 struct BearerAuth;
 
@@ -56,6 +56,9 @@ impl Modify for BearerAuth {
         friends::block,
         friends::unblock,
         friends::list_blocks,
+        presence::put_location,
+        presence::delete_location,
+        presence::nearby,
         venues::list_categories,
         venues::create_venue,
         venues::search_venues,
@@ -75,6 +78,7 @@ impl Modify for BearerAuth {
         (name = "accounts", description = "Registration and sign-in for Vicinity's own apps"),
         (name = "people", description = "Profiles and privacy settings"),
         (name = "friends", description = "Friend requests, friends and blocks"),
+        (name = "presence", description = "Sharing a position and seeing friends nearby"),
         (name = "venues", description = "Places to check in at, radius search and categories"),
         (name = "oauth", description = "OAuth 2.0 token endpoints"),
         (name = "operations", description = "Health, readiness and this document"),

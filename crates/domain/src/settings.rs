@@ -48,6 +48,28 @@ text_enum!(
     }
 );
 
+impl PrecisionLevel {
+    /// How coarse a level is: `exact` 0 … `off` 3.
+    const fn rank(self) -> u8 {
+        match self {
+            Self::Exact => 0,
+            Self::Neighborhood => 1,
+            Self::City => 2,
+            Self::Off => 3,
+        }
+    }
+
+    /// The coarser of two levels: precision is reciprocal, so two people see each other at
+    /// the coarser of their choices (DESIGN.md §5).
+    pub const fn coarser(self, other: Self) -> Self {
+        if self.rank() >= other.rank() {
+            self
+        } else {
+            other
+        }
+    }
+}
+
 text_enum!(
     /// Who may see a check-in.
     Visibility {
@@ -69,6 +91,21 @@ mod tests {
         }
         for visibility in Visibility::ALL {
             assert_eq!(Visibility::parse(visibility.as_str()), Ok(*visibility));
+        }
+    }
+
+    #[test]
+    fn the_coarser_level_wins_either_way_round() {
+        use PrecisionLevel::*;
+        for (a, b, coarser) in [
+            (Exact, Exact, Exact),
+            (Exact, Neighborhood, Neighborhood),
+            (City, Neighborhood, City),
+            (Exact, Off, Off),
+            (Off, City, Off),
+        ] {
+            assert_eq!(a.coarser(b), coarser);
+            assert_eq!(b.coarser(a), coarser);
         }
     }
 

@@ -22,7 +22,7 @@ pub const MAX_COVER_RADIUS_M: f64 = 100_000.0;
 /// length of its resolution), anywhere on Earth. Measured over every cell of resolutions 0–5
 /// (maximum 1.0998, the same to four places from resolution 2 on, because finer cells are
 /// planar copies of the same gnomonic distortion); rounded up. A test re-measures it.
-const CIRCUMRADIUS_PER_EDGE: f64 = 1.11;
+pub(crate) const CIRCUMRADIUS_PER_EDGE: f64 = 1.11;
 
 /// Upper bound of (distance from a cell's centre to its parent's centre) / (the average edge
 /// length of the cell's resolution). Measured the same way (maximum 1.9049, ≈ √3 × 1.1);

@@ -6,6 +6,7 @@
 
 mod cover;
 mod point;
+pub mod privacy;
 
 pub use cover::{CellRange, Cover, MAX_COVER_RADIUS_M, descendant_range, spill_radius_m};
 pub use point::{InvalidPoint, Point};

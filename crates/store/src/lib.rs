@@ -7,6 +7,7 @@
 mod connection;
 mod error;
 mod migrations;
+pub mod presence;
 pub mod schema;
 pub mod social;
 pub mod testing;

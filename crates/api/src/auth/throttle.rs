@@ -12,7 +12,9 @@ use std::time::Duration;
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota};
 
-use crate::config::LoginThrottleConfig;
+use vicinity_domain::UserId;
+
+use crate::config::{LoginThrottleConfig, RateLimit};
 
 pub struct LoginThrottle {
     per_account: DefaultKeyedRateLimiter<String>,
@@ -71,6 +73,32 @@ impl LoginThrottle {
             self.per_account.retain_recent();
             self.per_address.retain_recent();
         }
+    }
+}
+
+/// A rate per person (position updates, nearby queries), keyed by user id.
+pub struct PerUser {
+    limiter: DefaultKeyedRateLimiter<i64>,
+    checks: AtomicU32,
+}
+
+impl PerUser {
+    pub fn new(limit: RateLimit) -> Self {
+        Self {
+            limiter: DefaultKeyedRateLimiter::keyed(quota(limit.burst, limit.period)),
+            checks: AtomicU32::new(0),
+        }
+    }
+
+    /// Counts one request of `user`; `Err(seconds)` says how long they must wait.
+    pub fn check(&self, user: UserId) -> Result<(), u64> {
+        if self.checks.fetch_add(1, Ordering::Relaxed) % 4096 == 4095 {
+            self.limiter.retain_recent();
+        }
+        let now = DefaultClock::default().now();
+        self.limiter
+            .check_key(&user.raw())
+            .map_err(|not_until| not_until.wait_time_from(now).as_secs().max(1))
     }
 }
 

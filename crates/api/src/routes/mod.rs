@@ -5,6 +5,7 @@ pub mod friends;
 pub mod me;
 pub mod oauth;
 pub mod ops;
+pub mod presence;
 mod query;
 pub mod users;
 pub mod venues;
@@ -47,6 +48,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                     .post(friends::decline_request),
             )
             .service(web::resource("/me/friend-requests/{user_id}").delete(friends::cancel_request))
+            .service(
+                web::resource("/me/location")
+                    .put(presence::put_location)
+                    .delete(presence::delete_location),
+            )
+            .service(web::resource("/me/nearby").get(presence::nearby))
             .service(web::resource("/me/friends").get(friends::list_friends))
             .service(web::resource("/me/friends/{user_id}").delete(friends::unfriend))
             .service(web::resource("/me/blocks").get(friends::list_blocks))

@@ -48,6 +48,30 @@ pub fn limit(
     ))
 }
 
+/// `radius` in metres: from 1 to `max`, `default` when absent. Out of range is recorded in
+/// `errors` (422); not a number at all is a 400.
+pub fn radius(
+    params: &FormParams,
+    default: f64,
+    max: f64,
+    errors: &mut ValidationErrors,
+) -> Result<Option<f64>, ApiError> {
+    let Some(text) = params.get("radius") else {
+        return Ok(Some(default));
+    };
+    let radius: f64 = text.trim().parse().map_err(|_| {
+        ApiError::malformed(Some("radius".into()), "radius: must be a number of metres")
+    })?;
+    Ok(errors.check(
+        "radius",
+        if radius.is_finite() && (1.0..=max).contains(&radius) {
+            Ok(radius)
+        } else {
+            Err(format!("must be between 1 and {max} metres"))
+        },
+    ))
+}
+
 /// The position a `cursor` parameter holds, checked against the list it must come from.
 pub fn cursor(
     params: &FormParams,

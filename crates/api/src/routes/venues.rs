@@ -534,24 +534,12 @@ impl SearchRequest {
             }
             Some(ll) => parse_ll(ll, &mut errors)?,
         };
-        let radius_m = match params.get("radius") {
-            None => Some(DEFAULT_SEARCH_RADIUS_M),
-            Some(text) => {
-                let radius: f64 = text.trim().parse().map_err(|_| {
-                    ApiError::malformed(Some("radius".into()), "radius: must be a number of metres")
-                })?;
-                errors.check(
-                    "radius",
-                    if radius.is_finite() && (1.0..=MAX_SEARCH_RADIUS_M).contains(&radius) {
-                        Ok(radius)
-                    } else {
-                        Err(format!(
-                            "must be between 1 and {MAX_SEARCH_RADIUS_M} metres"
-                        ))
-                    },
-                )
-            }
-        };
+        let radius_m = super::query::radius(
+            &params,
+            DEFAULT_SEARCH_RADIUS_M,
+            MAX_SEARCH_RADIUS_M,
+            &mut errors,
+        )?;
         let limit =
             super::query::limit(&params, DEFAULT_SEARCH_LIMIT, MAX_SEARCH_LIMIT, &mut errors)?;
         let query = params.get("query").and_then(|text| {

@@ -1,0 +1,275 @@
+//! Presence and "which friends are nearby right now" (DESIGN.md §5).
+//!
+//! The origin of a nearby query is always the caller's own last position on the server, never
+//! a parameter: a free origin would turn the feature into a location oracle. What a friend's
+//! entry reveals is computed from their snapped point at the coarser of the two people's
+//! levels, so nothing finer than that level leaves the server.
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use vicinity_domain::ValidationErrors;
+use vicinity_geo::Point;
+use vicinity_store::presence::{self, Nearby, NearbyFriend, Update};
+use vicinity_store::users;
+
+use super::query;
+use super::users::PublicUser;
+use crate::app::AppState;
+use crate::auth::{Scoped, scopes};
+use crate::error::{ApiError, ErrorEnvelope};
+use crate::json::JsonBody;
+
+/// The largest nearby radius, in metres.
+pub const MAX_NEARBY_RADIUS_M: f64 = 50_000.0;
+const DEFAULT_NEARBY_RADIUS_M: f64 = 1_000.0;
+/// The largest accuracy a device may report, in metres.
+const MAX_ACCURACY_M: f64 = 10_000.0;
+
+/// A device's position: latitude and longitude in degrees, and the accuracy it reports.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DeviceLocation {
+    #[schema(example = 40.7580)]
+    pub lat: f64,
+    #[schema(example = -73.9855)]
+    pub lng: f64,
+    /// Radius of uncertainty in metres, as the device reports it (0–10000).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(example = 15)]
+    pub accuracy_m: Option<f64>,
+}
+
+impl DeviceLocation {
+    /// The position and accuracy, or the fields at fault under `field`.
+    pub(crate) fn parse(
+        self,
+        field: &str,
+        errors: &mut ValidationErrors,
+    ) -> Option<(Point, Option<f64>)> {
+        let point = match Point::new(self.lat, self.lng) {
+            Ok(point) => Some(point),
+            Err(error) => {
+                let part = match error {
+                    vicinity_geo::InvalidPoint::Latitude => "lat",
+                    vicinity_geo::InvalidPoint::Longitude => "lng",
+                };
+                errors.check::<()>(&format!("{field}.{part}"), Err(error.to_string()));
+                None
+            }
+        };
+        let accuracy = match self.accuracy_m {
+            None => Some(None),
+            Some(a) if a.is_finite() && (0.0..=MAX_ACCURACY_M).contains(&a) => Some(Some(a)),
+            Some(_) => {
+                errors.check::<()>(
+                    &format!("{field}.accuracy_m"),
+                    Err(format!("must be between 0 and {MAX_ACCURACY_M} metres")),
+                );
+                None
+            }
+        };
+        Some((point?, accuracy?))
+    }
+}
+
+/// A position update.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LocationUpdate {
+    pub location: DeviceLocation,
+}
+
+/// The caller's own position as the server holds it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OwnPresence {
+    pub location: DeviceLocation,
+    pub updated_at: DateTime<Utc>,
+    /// After this the position no longer counts for nearby.
+    pub expires_at: DateTime<Utc>,
+}
+
+/// A friend nearby.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct NearbyItem {
+    pub user: PublicUser,
+    /// From the caller to the friend's shared point, rounded to 50 m (exact), 100 m
+    /// (neighborhood) or 1000 m (city).
+    #[schema(example = 300)]
+    pub distance_m: u64,
+    /// The coarser of the two people's levels: `exact`, `neighborhood` or `city`.
+    #[schema(example = "neighborhood")]
+    pub precision: &'static str,
+    pub last_seen_at: DateTime<Utc>,
+}
+
+impl From<NearbyFriend> for NearbyItem {
+    fn from(friend: NearbyFriend) -> Self {
+        Self {
+            user: PublicUser::from(&friend.user),
+            distance_m: friend.distance_m,
+            precision: friend.precision.as_str(),
+            last_seen_at: friend.last_seen_at,
+        }
+    }
+}
+
+/// Friends nearby, nearest first.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct NearbyList {
+    pub items: Vec<NearbyItem>,
+}
+
+/// Query parameters of a nearby query, for the document.
+#[derive(Debug, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[expect(dead_code, reason = "describes the parameters in openapi.yaml only")]
+pub struct NearbyParams {
+    /// Metres, 1 to 50000 (default 1000).
+    #[param(example = 1000)]
+    pub radius: Option<f64>,
+}
+
+fn rate_limited(result: Result<(), u64>, what: &str) -> Result<(), ApiError> {
+    result.map_err(|seconds| ApiError::rate_limited(seconds, what))
+}
+
+/// Sets the caller's position (without checking in). A position that could not have been
+/// reached from the previous one at a plausible speed is refused.
+#[utoipa::path(
+    put,
+    path = "/v1/me/location",
+    tag = "presence",
+    security(("bearer" = ["location:write"])),
+    request_body = LocationUpdate,
+    responses(
+        (status = 200, description = "The position as stored", body = OwnPresence),
+        (status = 400, description = "Malformed JSON, wrong types or unknown fields", body = ErrorEnvelope),
+        (status = 401, description = "Missing or invalid token", body = ErrorEnvelope),
+        (status = 403, description = "Token lacks `location:write`", body = ErrorEnvelope),
+        (status = 422, description = "A coordinate or the accuracy is out of range, or `impossible_travel`", body = ErrorEnvelope),
+        (status = 429, description = "Too many updates; see Retry-After", body = ErrorEnvelope),
+    )
+)]
+pub async fn put_location(
+    caller: Scoped<scopes::LocationWrite>,
+    state: web::Data<AppState>,
+    JsonBody(body): JsonBody<LocationUpdate>,
+) -> Result<HttpResponse, ApiError> {
+    let mut errors = ValidationErrors::default();
+    let parsed = body.location.parse("location", &mut errors);
+    let Some((point, accuracy)) = parsed else {
+        return Err(errors.into());
+    };
+    rate_limited(
+        state.location_updates.check(caller.user_id),
+        "location updates",
+    )?;
+    let (me, rules) = (caller.user_id, state.config.presence);
+    let now = Utc::now();
+    let update = state
+        .store
+        .run(move |conn| presence::update(conn, me, point, accuracy, None, rules, now))
+        .await?;
+    if let Update::ImpossibleTravel { speed_mps } = update {
+        return Err(ApiError::unprocessable(
+            "impossible_travel",
+            format!(
+                "reaching this position from your previous one needs {:.0} km/h; it was not stored",
+                speed_mps * 3.6
+            ),
+        ));
+    }
+    Ok(HttpResponse::Ok().json(OwnPresence {
+        location: DeviceLocation {
+            lat: point.lat(),
+            lng: point.lng(),
+            accuracy_m: accuracy,
+        },
+        updated_at: now,
+        expires_at: now + rules.ttl,
+    }))
+}
+
+/// Forgets the caller's position at once: friends stop seeing them nearby.
+#[utoipa::path(
+    delete,
+    path = "/v1/me/location",
+    tag = "presence",
+    security(("bearer" = ["location:write"])),
+    responses(
+        (status = 204, description = "Forgotten (or there was nothing to forget)"),
+        (status = 401, description = "Missing or invalid token", body = ErrorEnvelope),
+        (status = 403, description = "Token lacks `location:write`", body = ErrorEnvelope),
+    )
+)]
+pub async fn delete_location(
+    caller: Scoped<scopes::LocationWrite>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let me = caller.user_id;
+    state
+        .store
+        .run(move |conn| presence::clear(conn, me))
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Friends whose current position lies within `radius` of the caller's own, nearest first,
+/// each at the coarser of the two people's precision levels.
+#[utoipa::path(
+    get,
+    path = "/v1/me/nearby",
+    tag = "presence",
+    params(NearbyParams),
+    security(("bearer" = ["location:read"])),
+    responses(
+        (status = 200, description = "Friends nearby", body = NearbyList),
+        (status = 400, description = "A parameter cannot be read, is repeated or unknown", body = ErrorEnvelope),
+        (status = 401, description = "Missing or invalid token", body = ErrorEnvelope),
+        (status = 403, description = "Token lacks `location:read`", body = ErrorEnvelope),
+        (status = 409, description = "`location_unknown` (no current position: PUT /v1/me/location or check in) or `location_sharing_off` (the caller shares with nobody, so sees nobody)", body = ErrorEnvelope),
+        (status = 422, description = "`radius` out of range", body = ErrorEnvelope),
+        (status = 429, description = "Too many queries; see Retry-After", body = ErrorEnvelope),
+    )
+)]
+pub async fn nearby(
+    caller: Scoped<scopes::LocationRead>,
+    state: web::Data<AppState>,
+    request: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let params = query::parse(request.query_string(), &["radius"])?;
+    let mut errors = ValidationErrors::default();
+    let radius = query::radius(
+        &params,
+        DEFAULT_NEARBY_RADIUS_M,
+        MAX_NEARBY_RADIUS_M,
+        &mut errors,
+    )?;
+    let Some(radius) = radius else {
+        return Err(errors.into());
+    };
+    rate_limited(state.nearby_queries.check(caller.user_id), "nearby queries")?;
+    let me = caller.user_id;
+    let outcome = state
+        .store
+        .run(move |conn| {
+            let viewer = users::find(conn, me)?;
+            presence::nearby(conn, &viewer, radius, None, Utc::now())
+        })
+        .await?;
+    match outcome {
+        Nearby::Friends(friends) => Ok(HttpResponse::Ok().json(NearbyList {
+            items: friends.into_iter().map(NearbyItem::from).collect(),
+        })),
+        Nearby::NoPresence => Err(ApiError::conflict(
+            "location_unknown",
+            "your position is unknown or has expired; share it (PUT /v1/me/location) or check in",
+        )),
+        Nearby::SharingOff => Err(ApiError::conflict(
+            "location_sharing_off",
+            "you share your location with nobody, so you see nobody; change location_precision",
+        )),
+    }
+}

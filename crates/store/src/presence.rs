@@ -1,0 +1,295 @@
+//! Presence (a person's last known position, which expires) and "which friends are nearby".
+//!
+//! Nearby has two plans that must agree: walk the viewer's friends and look up each one's
+//! presence, or scan the presence cells around the viewer and keep friends. The cheaper one is
+//! chosen per query by a bounded count: if the cells around the viewer hold fewer present
+//! people than the viewer has friends, scanning the cells reads fewer rows.
+
+use chrono::{DateTime, Duration, Utc};
+use diesel::prelude::*;
+use vicinity_domain::{PrecisionLevel, User, UserId};
+use vicinity_geo::privacy::{max_snap_offset_m, rounded_distance_m, shared_point};
+use vicinity_geo::{Cover, MAX_COVER_RADIUS_M, Point, storage_cell};
+
+use crate::schema::{friendships, presence, users};
+use crate::time::{from_micros, to_micros};
+use crate::users::{USER_COLUMNS, UserRow};
+use crate::{DbConnection, StoreError, transaction};
+
+/// A person's last known position.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Presence {
+    pub user_id: UserId,
+    pub location: Point,
+    pub accuracy_m: Option<f64>,
+    pub updated_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
+
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = presence)]
+struct PresenceRow {
+    user_id: i64,
+    lat: f64,
+    lng: f64,
+    accuracy_m: Option<f64>,
+    updated_at: i64,
+    expires_at: i64,
+}
+
+impl TryFrom<PresenceRow> for Presence {
+    type Error = StoreError;
+
+    fn try_from(row: PresenceRow) -> Result<Self, StoreError> {
+        Ok(Presence {
+            user_id: UserId::from_raw(row.user_id),
+            location: Point::new(row.lat, row.lng)
+                .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+            accuracy_m: row.accuracy_m,
+            updated_at: from_micros(row.updated_at)?,
+            expires_at: from_micros(row.expires_at)?,
+        })
+    }
+}
+
+/// Rules for accepting a position update.
+#[derive(Debug, Clone, Copy)]
+pub struct PresenceRules {
+    /// How long a position counts as "now".
+    pub ttl: Duration,
+    /// Faster than this between two consecutive positions is refused, in m/s.
+    pub max_speed_mps: f64,
+}
+
+impl Default for PresenceRules {
+    fn default() -> Self {
+        Self {
+            ttl: Duration::hours(3),
+            // A little faster than an airliner.
+            max_speed_mps: 300.0,
+        }
+    }
+}
+
+/// What became of a position update.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Update {
+    Accepted,
+    /// Refused: reaching it from the previous position needs this speed.
+    ImpossibleTravel {
+        speed_mps: f64,
+    },
+}
+
+/// The uncertainty both accuracies leave, capped so a claimed huge accuracy cannot excuse a
+/// teleport.
+fn slack_m(previous: Option<f64>, next: Option<f64>) -> f64 {
+    previous.unwrap_or(0.0).min(1_000.0) + next.unwrap_or(0.0).min(1_000.0)
+}
+
+/// Records `user`'s position (after a plausibility check against the previous one), linked to
+/// a check-in when there is one.
+pub fn update(
+    conn: &mut DbConnection,
+    user: UserId,
+    location: Point,
+    accuracy_m: Option<f64>,
+    checkin: Option<(i64, i64)>,
+    rules: PresenceRules,
+    now: DateTime<Utc>,
+) -> Result<Update, StoreError> {
+    transaction(conn, |conn| {
+        let previous = presence::table
+            .find(user.raw())
+            .select(PresenceRow::as_select())
+            .first::<PresenceRow>(conn)
+            .optional()?;
+        if let Some(previous) = previous.map(Presence::try_from).transpose()? {
+            let distance = previous.location.distance_m(location);
+            let moved = (distance - slack_m(previous.accuracy_m, accuracy_m)).max(0.0);
+            let seconds =
+                (now - previous.updated_at).num_milliseconds().max(1_000) as f64 / 1_000.0;
+            let speed_mps = moved / seconds;
+            if speed_mps > rules.max_speed_mps {
+                return Ok(Update::ImpossibleTravel { speed_mps });
+            }
+        }
+        diesel::delete(presence::table.find(user.raw())).execute(conn)?;
+        diesel::insert_into(presence::table)
+            .values((
+                presence::user_id.eq(user.raw()),
+                presence::lat.eq(location.lat()),
+                presence::lng.eq(location.lng()),
+                presence::accuracy_m.eq(accuracy_m),
+                presence::cell.eq(storage_cell(location)),
+                presence::venue_id.eq(checkin.map(|(venue, _)| venue)),
+                presence::checkin_id.eq(checkin.map(|(_, id)| id)),
+                presence::updated_at.eq(to_micros(now)),
+                presence::expires_at.eq(to_micros(now + rules.ttl)),
+            ))
+            .execute(conn)?;
+        Ok(Update::Accepted)
+    })
+}
+
+/// Forgets `user`'s position at once; `false` when there was none.
+pub fn clear(conn: &mut DbConnection, user: UserId) -> Result<bool, StoreError> {
+    Ok(diesel::delete(presence::table.find(user.raw())).execute(conn)? > 0)
+}
+
+/// `user`'s unexpired position.
+pub fn current(
+    conn: &mut DbConnection,
+    user: UserId,
+    now: DateTime<Utc>,
+) -> Result<Option<Presence>, StoreError> {
+    presence::table
+        .find(user.raw())
+        .filter(presence::expires_at.gt(to_micros(now)))
+        .select(PresenceRow::as_select())
+        .first::<PresenceRow>(conn)
+        .optional()?
+        .map(Presence::try_from)
+        .transpose()
+}
+
+/// How a nearby query is answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Plan {
+    /// Look up each friend's presence.
+    WalkFriends,
+    /// Scan the presence cells around the viewer and keep friends.
+    ScanCells,
+}
+
+/// A friend nearby, as the viewer may see them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NearbyFriend {
+    pub user: User,
+    /// From the viewer to the friend's shared point, rounded for `precision`.
+    pub distance_m: u64,
+    /// The coarser of the two people's levels.
+    pub precision: PrecisionLevel,
+    pub last_seen_at: DateTime<Utc>,
+    /// The venue of the check-in that set this presence, if any.
+    pub checkin_id: Option<i64>,
+}
+
+/// The answer to "who is nearby".
+#[derive(Debug, Clone, PartialEq)]
+pub enum Nearby {
+    /// The viewer has no current position to search from.
+    NoPresence,
+    /// The viewer shares with nobody, so (precision being reciprocal) sees nobody.
+    SharingOff,
+    Friends(Vec<NearbyFriend>),
+}
+
+/// Friends within `radius_m` of the viewer's current position, nearest first, by `plan` (or
+/// the cheaper plan when `None`).
+pub fn nearby(
+    conn: &mut DbConnection,
+    viewer: &User,
+    radius_m: f64,
+    plan: Option<Plan>,
+    now: DateTime<Utc>,
+) -> Result<Nearby, StoreError> {
+    if viewer.location_precision == PrecisionLevel::Off {
+        return Ok(Nearby::SharingOff);
+    }
+    let Some(origin) = current(conn, viewer.id, now)? else {
+        return Ok(Nearby::NoPresence);
+    };
+    let radius_m = radius_m.clamp(0.0, MAX_COVER_RADIUS_M / 2.0);
+    // A friend's shared point is at most one city-cell circumradius from their position.
+    let reach = radius_m + max_snap_offset_m(PrecisionLevel::City);
+    let cover = Cover::circle(origin.location, reach)
+        .map_err(|e| StoreError::Corrupt(format!("nearby radius: {e}")))?;
+    let plan = match plan {
+        Some(plan) => plan,
+        None => choose_plan(conn, viewer.id, &cover, now)?,
+    };
+    let at = to_micros(now);
+    let candidates: Vec<(UserRow, PresenceRow, Option<i64>)> = match plan {
+        Plan::WalkFriends => friendships::table
+            .inner_join(presence::table.on(presence::user_id.eq(friendships::friend_id)))
+            .inner_join(users::table.on(users::id.eq(friendships::friend_id)))
+            .filter(friendships::user_id.eq(viewer.id.raw()))
+            .filter(presence::expires_at.gt(at))
+            .filter(users::suspended_at.is_null())
+            .select((USER_COLUMNS, PresenceRow::as_select(), presence::checkin_id))
+            .load(conn)?,
+        Plan::ScanCells => {
+            let mut query = presence::table
+                .inner_join(friendships::table.on(friendships::friend_id.eq(presence::user_id)))
+                .inner_join(users::table.on(users::id.eq(presence::user_id)))
+                .select((USER_COLUMNS, PresenceRow::as_select(), presence::checkin_id))
+                .into_boxed();
+            for range in cover.ranges() {
+                query = query.or_filter(presence::cell.between(range.first, range.last));
+            }
+            query
+                .filter(friendships::user_id.eq(viewer.id.raw()))
+                .filter(presence::expires_at.gt(at))
+                .filter(users::suspended_at.is_null())
+                .load(conn)?
+        }
+    };
+    let mut found = Vec::with_capacity(candidates.len());
+    for (user_row, presence_row, checkin_id) in candidates {
+        let user = User::try_from(user_row)?;
+        let presence = Presence::try_from(presence_row)?;
+        let precision = viewer.location_precision.coarser(user.location_precision);
+        let Some(seen_at) = shared_point(presence.location, precision) else {
+            continue;
+        };
+        let distance = origin.location.distance_m(seen_at);
+        if distance > radius_m {
+            continue;
+        }
+        found.push((
+            distance,
+            NearbyFriend {
+                distance_m: rounded_distance_m(distance, precision),
+                precision,
+                last_seen_at: presence.updated_at,
+                checkin_id,
+                user,
+            },
+        ));
+    }
+    // Nearest first by the shared point; ties by id so both plans order alike.
+    found.sort_by(|a, b| {
+        a.0.total_cmp(&b.0)
+            .then(a.1.user.id.raw().cmp(&b.1.user.id.raw()))
+    });
+    Ok(Nearby::Friends(found.into_iter().map(|(_, f)| f).collect()))
+}
+
+/// Scans cells when they hold fewer present people than the viewer has friends (counted up to
+/// that many, so deciding costs no more than the cheaper plan).
+fn choose_plan(
+    conn: &mut DbConnection,
+    viewer: UserId,
+    cover: &Cover,
+    now: DateTime<Utc>,
+) -> Result<Plan, StoreError> {
+    let friends: i64 = friendships::table
+        .filter(friendships::user_id.eq(viewer.raw()))
+        .count()
+        .get_result(conn)?;
+    let mut query = presence::table.select(presence::user_id).into_boxed();
+    for range in cover.ranges() {
+        query = query.or_filter(presence::cell.between(range.first, range.last));
+    }
+    let present = query
+        .filter(presence::expires_at.gt(to_micros(now)))
+        .limit(friends + 1)
+        .load::<i64>(conn)?
+        .len() as i64;
+    Ok(if present <= friends {
+        Plan::ScanCells
+    } else {
+        Plan::WalkFriends
+    })
+}

@@ -1,0 +1,227 @@
+//! "Who is nearby": both query plans give the same answer, which equals a brute-force scan,
+//! on both backends; and a subject's shared position never says more than their level allows.
+
+#![expect(
+    clippy::unwrap_used,
+    reason = "a test fails loudly at the first surprise"
+)]
+
+use chrono::{Duration, Utc};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use vicinity_domain::{NewUser, PrecisionLevel, ProfileChanges, User};
+use vicinity_geo::Point;
+use vicinity_geo::privacy::{rounded_distance_m, shared_point};
+use vicinity_store::presence::{self, Nearby, Plan, PresenceRules, Update};
+use vicinity_store::social::{self, SocialLimits};
+use vicinity_store::testing::TestDatabase;
+use vicinity_store::{DbConnection, PoolOptions, Store, users};
+
+fn databases(test: &str) -> Vec<TestDatabase> {
+    let mut all = vec![TestDatabase::sqlite()];
+    all.extend(TestDatabase::postgres(test));
+    all
+}
+
+const LEVELS: [PrecisionLevel; 4] = [
+    PrecisionLevel::Exact,
+    PrecisionLevel::Neighborhood,
+    PrecisionLevel::City,
+    PrecisionLevel::Off,
+];
+
+fn person(conn: &mut DbConnection, name: &str, level: PrecisionLevel) -> User {
+    let new = NewUser::parse(
+        name,
+        &format!("{name}@example.com"),
+        "a long passphrase",
+        None,
+    )
+    .unwrap();
+    let user = users::create(conn, &new, "not-a-real-hash", Utc::now()).unwrap();
+    let changes = ProfileChanges {
+        location_precision: Some(level),
+        ..ProfileChanges::default()
+    };
+    users::update_profile(conn, user.id, &changes, Utc::now()).unwrap()
+}
+
+#[test]
+fn both_plans_equal_a_brute_force_scan() {
+    for db in databases("both_plans_equal_a_brute_force_scan") {
+        let store = Store::connect(db.url(), &PoolOptions::default()).unwrap();
+        store.migrate().unwrap();
+        store
+            .run_blocking(|conn| {
+                let mut rng = StdRng::seed_from_u64(4);
+                let now = Utc::now();
+                let rules = PresenceRules::default();
+                let centre = Point::new(48.8566, 2.3522).unwrap();
+                let people: Vec<User> = (0..60)
+                    .map(|i| person(conn, &format!("person{i}"), LEVELS[rng.random_range(0..4)]))
+                    .collect();
+                // Random friendships, random positions up to 30 km out; some expired.
+                for (i, a) in people.iter().enumerate() {
+                    for b in people.iter().skip(i + 1) {
+                        if rng.random_bool(0.3) {
+                            social::send_request(conn, a.id, b.id, SocialLimits::default(), now)
+                                .unwrap();
+                            social::accept(conn, b.id, a.id, SocialLimits::default(), now).unwrap();
+                        }
+                    }
+                    let at = centre.destination(
+                        rng.random_range(0.0..360.0),
+                        30_000.0 * rng.random::<f64>().powi(2),
+                    );
+                    let when = if rng.random_bool(0.15) {
+                        now - Duration::hours(4)
+                    } else {
+                        now
+                    };
+                    let update =
+                        presence::update(conn, a.id, at, Some(10.0), None, rules, when).unwrap();
+                    assert_eq!(update, Update::Accepted);
+                }
+                let mut checked = 0;
+                for viewer in &people {
+                    for radius in [300.0, 1_000.0, 5_000.0, 20_000.0] {
+                        let walk =
+                            presence::nearby(conn, viewer, radius, Some(Plan::WalkFriends), now)
+                                .unwrap();
+                        let scan =
+                            presence::nearby(conn, viewer, radius, Some(Plan::ScanCells), now)
+                                .unwrap();
+                        let chosen = presence::nearby(conn, viewer, radius, None, now).unwrap();
+                        assert_eq!(
+                            walk,
+                            scan,
+                            "viewer {} radius {radius}",
+                            viewer.username.as_str()
+                        );
+                        assert_eq!(walk, chosen);
+                        // Brute force over everyone.
+                        let origin = presence::current(conn, viewer.id, now).unwrap();
+                        let expected: Vec<(String, u64)> = match (&walk, origin) {
+                            (Nearby::SharingOff, _) => {
+                                assert_eq!(viewer.location_precision, PrecisionLevel::Off);
+                                continue;
+                            }
+                            (Nearby::NoPresence, None) => continue,
+                            (Nearby::Friends(_), Some(origin)) => {
+                                let mut all: Vec<(f64, i64, String, u64)> = people
+                                    .iter()
+                                    .filter_map(|p| {
+                                        if !social::are_friends(conn, viewer.id, p.id).unwrap() {
+                                            return None;
+                                        }
+                                        let seen = presence::current(conn, p.id, now).unwrap()?;
+                                        let level =
+                                            viewer.location_precision.coarser(p.location_precision);
+                                        let point = shared_point(seen.location, level)?;
+                                        let d = origin.location.distance_m(point);
+                                        (d <= radius).then(|| {
+                                            (
+                                                d,
+                                                p.id.raw(),
+                                                p.id.to_string(),
+                                                rounded_distance_m(d, level),
+                                            )
+                                        })
+                                    })
+                                    .collect();
+                                all.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+                                all.into_iter().map(|(_, _, id, d)| (id, d)).collect()
+                            }
+                            other => panic!("inconsistent: {other:?}"),
+                        };
+                        let Nearby::Friends(found) = walk else {
+                            unreachable!()
+                        };
+                        let got: Vec<(String, u64)> = found
+                            .iter()
+                            .map(|f| (f.user.id.to_string(), f.distance_m))
+                            .collect();
+                        assert_eq!(got, expected);
+                        checked += got.len();
+                    }
+                }
+                assert!(checked > 50, "the scenario must find people: {checked}");
+                Ok(())
+            })
+            .unwrap();
+        store.close(std::time::Duration::from_secs(5));
+    }
+}
+
+#[test]
+fn impossible_travel_is_refused_and_clearing_forgets() {
+    for db in databases("impossible_travel_is_refused") {
+        let store = Store::connect(db.url(), &PoolOptions::default()).unwrap();
+        store.migrate().unwrap();
+        store
+            .run_blocking(|conn| {
+                let ada = person(conn, "ada", PrecisionLevel::Exact);
+                let rules = PresenceRules::default();
+                let now = Utc::now();
+                let paris = Point::new(48.8566, 2.3522).unwrap();
+                let london = Point::new(51.5074, -0.1278).unwrap();
+                assert_eq!(
+                    presence::update(conn, ada.id, paris, Some(5.0), None, rules, now).unwrap(),
+                    Update::Accepted
+                );
+                // Paris to London (344 km) in a minute is not a flight.
+                let update = presence::update(
+                    conn,
+                    ada.id,
+                    london,
+                    Some(5.0),
+                    None,
+                    rules,
+                    now + Duration::minutes(1),
+                )
+                .unwrap();
+                assert!(
+                    matches!(update, Update::ImpossibleTravel { speed_mps } if speed_mps > 5_000.0),
+                    "{update:?}"
+                );
+                assert_eq!(
+                    presence::current(conn, ada.id, now)
+                        .unwrap()
+                        .unwrap()
+                        .location,
+                    paris,
+                    "nothing changed"
+                );
+                // In two hours it is.
+                assert_eq!(
+                    presence::update(
+                        conn,
+                        ada.id,
+                        london,
+                        Some(5.0),
+                        None,
+                        rules,
+                        now + Duration::hours(2)
+                    )
+                    .unwrap(),
+                    Update::Accepted
+                );
+                // Presence expires, and clearing forgets it at once.
+                assert!(
+                    presence::current(conn, ada.id, now + Duration::hours(6))
+                        .unwrap()
+                        .is_none()
+                );
+                assert!(presence::clear(conn, ada.id).unwrap());
+                assert!(!presence::clear(conn, ada.id).unwrap());
+                assert!(
+                    presence::current(conn, ada.id, now + Duration::hours(2))
+                        .unwrap()
+                        .is_none()
+                );
+                Ok(())
+            })
+            .unwrap();
+        store.close(std::time::Duration::from_secs(5));
+    }
+}
