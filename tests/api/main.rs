@@ -13,6 +13,7 @@ mod helpers;
 mod accounts;
 mod auth_failures;
 mod binary;
+mod checkins;
 mod errors;
 mod friends;
 mod me;

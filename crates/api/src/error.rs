@@ -310,6 +310,7 @@ impl From<StoreError> for ApiError {
             StoreError::NotFound => ApiError::not_found("no such resource"),
             StoreError::Taken(field) => ApiError::taken(field),
             StoreError::Conflict(code, message) => ApiError::conflict(code, message),
+            StoreError::Refused(code, message) => ApiError::unprocessable(code, message),
             StoreError::Unknown(field) => ApiError::validation(ValidationErrors::single(
                 field,
                 "refers to nothing that exists",

@@ -5,7 +5,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use crate::error::{ErrorBody, ErrorDetail, ErrorEnvelope};
-use crate::routes::{accounts, friends, me, oauth, ops, presence, users, venues};
+use crate::routes::{accounts, checkins, friends, me, oauth, ops, presence, users, venues};
 
 struct BearerAuth;
 
@@ -59,6 +59,10 @@ impl Modify for BearerAuth {
         presence::put_location,
         presence::delete_location,
         presence::nearby,
+        checkins::create_checkin,
+        checkins::get_checkin,
+        checkins::delete_checkin,
+        checkins::my_checkins,
         venues::list_categories,
         venues::create_venue,
         venues::search_venues,
@@ -78,6 +82,7 @@ impl Modify for BearerAuth {
         (name = "accounts", description = "Registration and sign-in for Vicinity's own apps"),
         (name = "people", description = "Profiles and privacy settings"),
         (name = "friends", description = "Friend requests, friends and blocks"),
+        (name = "checkins", description = "Checking in at venues, and who sees it"),
         (name = "presence", description = "Sharing a position and seeing friends nearby"),
         (name = "venues", description = "Places to check in at, radius search and categories"),
         (name = "oauth", description = "OAuth 2.0 token endpoints"),

@@ -3,6 +3,7 @@
 //! Everything here is pure: no I/O, no HTTP, no SQL. Values that reach this crate from the
 //! outside are parsed into newtypes (`Username`, `Email`, …) that cannot hold invalid data.
 
+pub mod checkin;
 pub mod error;
 pub mod id;
 pub mod scope;

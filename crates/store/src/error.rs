@@ -9,6 +9,9 @@ pub enum StoreError {
     /// A unique value (named by the field it belongs to) is already used by another row.
     #[error("{0} is already taken")]
     Taken(&'static str),
+    /// Well-formed input the rules refuse; `code` names the rule (e.g. `too_far_from_venue`).
+    #[error("{1}")]
+    Refused(&'static str, String),
     /// A reference in the input (named by its field) points at nothing, e.g. an unknown
     /// category id.
     #[error("{0} refers to nothing")]

@@ -87,6 +87,32 @@ fn slack_m(previous: Option<f64>, next: Option<f64>) -> f64 {
     previous.unwrap_or(0.0).min(1_000.0) + next.unwrap_or(0.0).min(1_000.0)
 }
 
+/// The speed needed to reach `location` at `at` from `user`'s previous position, when it is
+/// faster than the rules allow; `None` when the move is plausible (or there is nothing to
+/// compare with).
+pub fn travel_speed(
+    conn: &mut DbConnection,
+    user: UserId,
+    location: Point,
+    accuracy_m: Option<f64>,
+    at: DateTime<Utc>,
+    rules: PresenceRules,
+) -> Result<Option<f64>, StoreError> {
+    let previous = presence::table
+        .find(user.raw())
+        .select(PresenceRow::as_select())
+        .first::<PresenceRow>(conn)
+        .optional()?;
+    let Some(previous) = previous.map(Presence::try_from).transpose()? else {
+        return Ok(None);
+    };
+    let distance = previous.location.distance_m(location);
+    let moved = (distance - slack_m(previous.accuracy_m, accuracy_m)).max(0.0);
+    let seconds = (at - previous.updated_at).num_milliseconds().max(1_000) as f64 / 1_000.0;
+    let speed_mps = moved / seconds;
+    Ok((speed_mps > rules.max_speed_mps).then_some(speed_mps))
+}
+
 /// Records `user`'s position (after a plausibility check against the previous one), linked to
 /// a check-in when there is one.
 pub fn update(
@@ -99,20 +125,8 @@ pub fn update(
     now: DateTime<Utc>,
 ) -> Result<Update, StoreError> {
     transaction(conn, |conn| {
-        let previous = presence::table
-            .find(user.raw())
-            .select(PresenceRow::as_select())
-            .first::<PresenceRow>(conn)
-            .optional()?;
-        if let Some(previous) = previous.map(Presence::try_from).transpose()? {
-            let distance = previous.location.distance_m(location);
-            let moved = (distance - slack_m(previous.accuracy_m, accuracy_m)).max(0.0);
-            let seconds =
-                (now - previous.updated_at).num_milliseconds().max(1_000) as f64 / 1_000.0;
-            let speed_mps = moved / seconds;
-            if speed_mps > rules.max_speed_mps {
-                return Ok(Update::ImpossibleTravel { speed_mps });
-            }
+        if let Some(speed_mps) = travel_speed(conn, user, location, accuracy_m, now, rules)? {
+            return Ok(Update::ImpossibleTravel { speed_mps });
         }
         diesel::delete(presence::table.find(user.raw())).execute(conn)?;
         diesel::insert_into(presence::table)

@@ -134,6 +134,17 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    idempotency_keys (user_id, key) {
+        user_id -> BigInt,
+        key -> Text,
+        request_hash -> Text,
+        status -> Integer,
+        response -> Text,
+        created_at -> BigInt,
+    }
+}
+
 diesel::joinable!(credentials -> users (user_id));
 diesel::joinable!(token_families -> users (user_id));
 diesel::joinable!(refresh_tokens -> token_families (family_id));
@@ -152,5 +163,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     categories,
     venues,
     checkins,
-    presence
+    presence,
+    idempotency_keys
 );

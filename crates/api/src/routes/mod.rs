@@ -1,6 +1,7 @@
 //! Routes, one module per resource.
 
 pub mod accounts;
+pub mod checkins;
 pub mod friends;
 pub mod me;
 pub mod oauth;
@@ -54,6 +55,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                     .delete(presence::delete_location),
             )
             .service(web::resource("/me/nearby").get(presence::nearby))
+            .service(web::resource("/checkins").post(checkins::create_checkin))
+            .service(
+                web::resource("/checkins/{checkin_id}")
+                    .get(checkins::get_checkin)
+                    .delete(checkins::delete_checkin),
+            )
+            .service(web::resource("/me/checkins").get(checkins::my_checkins))
             .service(web::resource("/me/friends").get(friends::list_friends))
             .service(web::resource("/me/friends/{user_id}").delete(friends::unfriend))
             .service(web::resource("/me/blocks").get(friends::list_blocks))

@@ -1,0 +1,436 @@
+//! Check-ins: create (idempotently, with the friends nearby in the answer), read, delete, and
+//! the caller's own history.
+
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpRequest, HttpResponse, web};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use utoipa::ToSchema;
+use vicinity_domain::checkin::{parse_checkin_time, parse_shout};
+use vicinity_domain::{CheckInId, UserId, ValidationErrors, VenueId, Visibility};
+use vicinity_store::checkins::{self, CheckIn, Created, Idempotent, NewCheckIn};
+use vicinity_store::presence::{self, Nearby};
+use vicinity_store::{StoreError, transaction, users};
+
+use super::friends::ListParams;
+use super::presence::{DeviceLocation, NearbyItem};
+use super::query;
+use super::users::PublicUser;
+use super::venues::VenueView;
+use crate::app::AppState;
+use crate::auth::{Scoped, scopes};
+use crate::error::{ApiError, ErrorEnvelope};
+use crate::json::JsonBody;
+
+/// The radius of the "friends nearby" that come with a new check-in, in metres.
+const CHECKIN_NEARBY_RADIUS_M: f64 = 1_000.0;
+const MAX_LIMIT: usize = 100;
+const DEFAULT_LIMIT: usize = 50;
+/// The header a client sets to make a retried check-in safe.
+const IDEMPOTENCY_KEY: &str = "Idempotency-Key";
+
+/// A check-in.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CheckinView {
+    #[schema(example = "chk_0f3kz9w2m4q8r")]
+    pub id: String,
+    pub user: PublicUser,
+    pub venue: VenueView,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(example = "Best flat white in town")]
+    pub shout: Option<String>,
+    /// `public`, `friends` or `private`.
+    #[schema(example = "friends")]
+    pub visibility: &'static str,
+    /// When it happened (the client's time for a check-in queued offline).
+    pub created_at: DateTime<Utc>,
+    /// The device's position: shown to the owner only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub location: Option<DeviceLocation>,
+}
+
+impl CheckinView {
+    fn new(checkin: CheckIn, owner: &vicinity_domain::User, viewer: UserId) -> Self {
+        let location = (checkin.user_id == viewer).then_some(DeviceLocation {
+            lat: checkin.location.lat(),
+            lng: checkin.location.lng(),
+            accuracy_m: checkin.accuracy_m,
+        });
+        Self {
+            id: checkin.id.to_string(),
+            user: PublicUser::from(owner),
+            venue: checkin.venue.into(),
+            shout: checkin.shout,
+            visibility: checkin.visibility.as_str(),
+            created_at: checkin.created_at,
+            location,
+        }
+    }
+}
+
+/// A new check-in and the friends nearby right now.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CheckinCreated {
+    pub checkin: CheckinView,
+    /// Friends within 1 km of the check-in, as `GET /v1/me/nearby` shows them.
+    pub nearby_friends: Vec<NearbyItem>,
+}
+
+/// A page of check-ins.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CheckinPage {
+    pub items: Vec<CheckinView>,
+    pub next_cursor: Option<String>,
+}
+
+/// A check-in to record.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateCheckinRequest {
+    #[schema(example = "ven_0f3kz9w2m4q8r")]
+    pub venue_id: String,
+    /// Where the device is: it must be within 200 m of the venue plus its accuracy (at most
+    /// 1 km of it).
+    pub location: DeviceLocation,
+    /// Up to 140 characters.
+    #[schema(example = "Best flat white in town")]
+    pub shout: Option<String>,
+    /// `public`, `friends` or `private`; the caller's `default_visibility` when omitted.
+    #[schema(example = "friends")]
+    pub visibility: Option<String>,
+    /// For a check-in queued offline: when it happened (at most 7 days ago, never in the
+    /// future).
+    pub created_at: Option<DateTime<Utc>>,
+}
+
+/// The request, validated.
+struct Parsed {
+    venue_id: VenueId,
+    location: vicinity_geo::Point,
+    accuracy_m: Option<f64>,
+    shout: Option<String>,
+    visibility: Option<Visibility>,
+    created_at: DateTime<Utc>,
+}
+
+impl CreateCheckinRequest {
+    fn parse(&self, now: DateTime<Utc>) -> Result<Parsed, ApiError> {
+        let venue_id =
+            VenueId::parse(&self.venue_id).map_err(|e| ApiError::bad_id("venue_id", e))?;
+        let mut errors = ValidationErrors::default();
+        let location = self.location.parse("location", &mut errors);
+        let shout = self
+            .shout
+            .as_deref()
+            .and_then(|s| errors.check("shout", parse_shout(s)))
+            .flatten();
+        let visibility = self
+            .visibility
+            .as_deref()
+            .map(|v| errors.check("visibility", Visibility::parse(v)));
+        let created_at = errors.check("created_at", parse_checkin_time(self.created_at, now));
+        let (Some((location, accuracy_m)), Some(created_at), true) =
+            (location, created_at, errors.is_empty())
+        else {
+            return Err(errors.into());
+        };
+        Ok(Parsed {
+            venue_id,
+            location,
+            accuracy_m,
+            shout,
+            visibility: visibility.flatten(),
+            created_at,
+        })
+    }
+
+    /// What identifies "the same request" for an idempotency key.
+    fn fingerprint(&self) -> String {
+        let body = serde_json::to_string(self).unwrap_or_default();
+        let digest = Sha256::digest(format!("POST /v1/checkins\n{body}").as_bytes());
+        digest.iter().map(|b| format!("{b:02x}")).collect()
+    }
+}
+
+/// The Idempotency-Key header: 1–255 visible ASCII characters.
+fn idempotency_key(request: &HttpRequest) -> Result<Option<String>, ApiError> {
+    let Some(value) = request.headers().get(IDEMPOTENCY_KEY) else {
+        return Ok(None);
+    };
+    let refuse = || {
+        ApiError::malformed(
+            Some(IDEMPOTENCY_KEY.into()),
+            "Idempotency-Key: must be 1 to 255 visible ASCII characters, such as a UUID",
+        )
+    };
+    let key = value.to_str().map_err(|_| refuse())?;
+    if key.is_empty() || key.len() > 255 || !key.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(refuse());
+    }
+    Ok(Some(key.to_owned()))
+}
+
+/// What the store transaction produced.
+enum Outcome {
+    Created { id: String, body: String },
+    Replay { status: u16, body: String },
+}
+
+/// Checks in at a venue. The answer holds the check-in and the friends nearby right now. With
+/// an `Idempotency-Key`, a retry with the same key and body gets the first answer again (with
+/// `Idempotent-Replayed: true`) and creates nothing; the same key with another body is a 422.
+#[utoipa::path(
+    post,
+    path = "/v1/checkins",
+    tag = "checkins",
+    security(("bearer" = ["checkins:write"])),
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe: 1–255 visible ASCII characters, unique per check-in")),
+    request_body = CreateCheckinRequest,
+    responses(
+        (status = 201, description = "Checked in", body = CheckinCreated,
+            headers(("Location" = String, description = "The check-in's URL"))),
+        (status = 400, description = "Malformed JSON, ids or Idempotency-Key", body = ErrorEnvelope),
+        (status = 401, description = "Missing or invalid token", body = ErrorEnvelope),
+        (status = 403, description = "Token lacks `checkins:write`", body = ErrorEnvelope),
+        (status = 404, description = "No such venue", body = ErrorEnvelope),
+        (status = 422, description = "A field breaks its rules, `too_far_from_venue`, `impossible_travel`, or `idempotency_key_reused`", body = ErrorEnvelope),
+    )
+)]
+pub async fn create_checkin(
+    caller: Scoped<scopes::CheckinsWrite>,
+    state: web::Data<AppState>,
+    request: HttpRequest,
+    JsonBody(body): JsonBody<CreateCheckinRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let now = Utc::now();
+    let parsed = body.parse(now)?;
+    let key = idempotency_key(&request)?;
+    let fingerprint = body.fingerprint();
+    let (me, rules) = (caller.user_id, state.config.presence);
+    let outcome = state
+        .store
+        .run(move |conn| {
+            transaction(conn, |conn| {
+                if let Some(key) = &key {
+                    match checkins::claim_key(conn, me, key, &fingerprint, now)? {
+                        Idempotent::Fresh => {}
+                        Idempotent::Replay { status, response } => {
+                            return Ok(Outcome::Replay {
+                                status,
+                                body: response,
+                            });
+                        }
+                        Idempotent::Mismatch => {
+                            return Err(StoreError::Refused(
+                                "idempotency_key_reused",
+                                "this Idempotency-Key was used for a different check-in; use a \
+                                 new key for a new check-in"
+                                    .into(),
+                            ));
+                        }
+                    }
+                }
+                let user = users::find(conn, me)?;
+                let new = NewCheckIn {
+                    venue_id: parsed.venue_id,
+                    location: parsed.location,
+                    accuracy_m: parsed.accuracy_m,
+                    shout: parsed.shout.clone(),
+                    visibility: parsed.visibility.unwrap_or(user.default_visibility),
+                    created_at: parsed.created_at,
+                };
+                let checkin = match checkins::create(conn, me, &new, rules, now)? {
+                    Created::CheckIn(checkin) => *checkin,
+                    // Errors roll the transaction back, and with it the claimed key, so a
+                    // corrected retry with the same key is accepted.
+                    Created::TooFar {
+                        distance_m,
+                        allowed_m,
+                    } => {
+                        return Err(StoreError::Refused(
+                            "too_far_from_venue",
+                            format!(
+                                "the device is {distance_m:.0} m from the venue; at most \
+                                 {allowed_m:.0} m is plausible for its accuracy"
+                            ),
+                        ));
+                    }
+                    Created::ImpossibleTravel { speed_mps } => {
+                        return Err(StoreError::Refused(
+                            "impossible_travel",
+                            format!(
+                                "reaching this venue from your previous position needs {:.0} km/h",
+                                speed_mps * 3.6
+                            ),
+                        ));
+                    }
+                };
+                let nearby =
+                    match presence::nearby(conn, &user, CHECKIN_NEARBY_RADIUS_M, None, now)? {
+                        Nearby::Friends(friends) => {
+                            friends.into_iter().map(NearbyItem::from).collect()
+                        }
+                        Nearby::NoPresence | Nearby::SharingOff => Vec::new(),
+                    };
+                let id = checkin.id.to_string();
+                let created = CheckinCreated {
+                    checkin: CheckinView::new(checkin, &user, me),
+                    nearby_friends: nearby,
+                };
+                let body = serde_json::to_string(&created)
+                    .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                if let Some(key) = &key {
+                    checkins::complete_key(conn, me, key, 201, &body)?;
+                }
+                Ok(Outcome::Created { id, body })
+            })
+        })
+        .await
+        .map_err(|e| match e {
+            StoreError::NotFound => ApiError::not_found("no such venue"),
+            other => other.into(),
+        })?;
+    let json = HeaderValue::from_static("application/json");
+    Ok(match outcome {
+        Outcome::Created { id, body } => HttpResponse::Created()
+            .insert_header((header::CONTENT_TYPE, json))
+            .insert_header((header::LOCATION, format!("/v1/checkins/{id}")))
+            .body(body),
+        Outcome::Replay { status, body } => {
+            let status = actix_web::http::StatusCode::from_u16(status)
+                .unwrap_or(actix_web::http::StatusCode::CREATED);
+            HttpResponse::build(status)
+                .insert_header((header::CONTENT_TYPE, json))
+                .insert_header(("Idempotent-Replayed", "true"))
+                .body(body)
+        }
+    })
+}
+
+fn checkin_id(path: &str) -> Result<CheckInId, ApiError> {
+    CheckInId::parse(path).map_err(|_| ApiError::not_found("no such check-in"))
+}
+
+fn hidden(error: StoreError) -> ApiError {
+    match error {
+        StoreError::NotFound => ApiError::not_found("no such check-in"),
+        other => other.into(),
+    }
+}
+
+/// One check-in, if the caller may see it: its owner always, friends a `friends` one, anyone
+/// a `public` one, nobody across a block. Otherwise 404: its existence stays hidden.
+#[utoipa::path(
+    get,
+    path = "/v1/checkins/{checkin_id}",
+    tag = "checkins",
+    params(("checkin_id" = String, Path, description = "The check-in's id")),
+    security(("bearer" = ["checkins:read"])),
+    responses(
+        (status = 200, description = "The check-in", body = CheckinView),
+        (status = 401, description = "Missing or invalid token", body = ErrorEnvelope),
+        (status = 403, description = "Token lacks `checkins:read`", body = ErrorEnvelope),
+        (status = 404, description = "No such check-in, or not one the caller may see", body = ErrorEnvelope),
+    )
+)]
+pub async fn get_checkin(
+    caller: Scoped<scopes::CheckinsRead>,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = checkin_id(&path)?;
+    let me = caller.user_id;
+    let view = state
+        .store
+        .run(move |conn| {
+            let checkin = checkins::find_visible(conn, id, me)?;
+            let owner = users::find(conn, checkin.user_id)?;
+            Ok(CheckinView::new(checkin, &owner, me))
+        })
+        .await
+        .map_err(hidden)?;
+    Ok(HttpResponse::Ok().json(view))
+}
+
+/// Deletes one of the caller's check-ins.
+#[utoipa::path(
+    delete,
+    path = "/v1/checkins/{checkin_id}",
+    tag = "checkins",
+    params(("checkin_id" = String, Path, description = "The check-in's id")),
+    security(("bearer" = ["checkins:write"])),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, description = "Missing or invalid token", body = ErrorEnvelope),
+        (status = 403, description = "Token lacks `checkins:write`", body = ErrorEnvelope),
+        (status = 404, description = "No such check-in of the caller's", body = ErrorEnvelope),
+    )
+)]
+pub async fn delete_checkin(
+    caller: Scoped<scopes::CheckinsWrite>,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = checkin_id(&path)?;
+    let me = caller.user_id;
+    state
+        .store
+        .run(move |conn| checkins::delete(conn, id, me))
+        .await
+        .map_err(hidden)?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// The caller's own check-ins, newest first, whatever their visibility.
+#[utoipa::path(
+    get,
+    path = "/v1/me/checkins",
+    tag = "checkins",
+    params(ListParams),
+    security(("bearer" = ["checkins:read"])),
+    responses(
+        (status = 200, description = "A page of check-ins", body = CheckinPage),
+        (status = 400, description = "Unknown or repeated parameter, or a foreign cursor", body = ErrorEnvelope),
+        (status = 401, description = "Missing or invalid token", body = ErrorEnvelope),
+        (status = 403, description = "Token lacks `checkins:read`", body = ErrorEnvelope),
+        (status = 422, description = "`limit` out of range", body = ErrorEnvelope),
+    )
+)]
+pub async fn my_checkins(
+    caller: Scoped<scopes::CheckinsRead>,
+    state: web::Data<AppState>,
+    request: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let me = caller.user_id;
+    let params = query::parse(request.query_string(), &["limit", "cursor"])?;
+    let mut errors = ValidationErrors::default();
+    let limit = query::limit(&params, DEFAULT_LIMIT, MAX_LIMIT, &mut errors)?;
+    let Some(limit) = limit else {
+        return Err(errors.into());
+    };
+    let fingerprint = format!("me/checkins\0{me}").into_bytes();
+    let after = query::cursor(&params, &state.cursors, &fingerprint)?
+        .map(|bytes| query::decode_pair(&bytes))
+        .transpose()?;
+    let (mut rows, owner) = state
+        .store
+        .run(move |conn| {
+            let owner = users::find(conn, me)?;
+            Ok((checkins::mine(conn, &owner, after, limit + 1)?, owner))
+        })
+        .await?;
+    let more = rows.len() > limit;
+    rows.truncate(limit);
+    let next_cursor = more
+        .then(|| rows.last())
+        .flatten()
+        .map(|(key, _)| state.cursors.seal(&fingerprint, &query::encode_pair(*key)));
+    Ok(HttpResponse::Ok().json(CheckinPage {
+        items: rows
+            .into_iter()
+            .map(|(_, checkin)| CheckinView::new(checkin, &owner, me))
+            .collect(),
+        next_cursor,
+    }))
+}

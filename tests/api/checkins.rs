@@ -1,0 +1,455 @@
+//! Check-ins: creating them (idempotently, with friends nearby), who may read them, deleting,
+//! and the input they refuse.
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use vicinity_geo::Point;
+
+use crate::helpers::{Backend, Session, TestApp, error_code, error_fields};
+use crate::on_both_backends;
+
+on_both_backends!(
+    a_check_in_answers_with_friends_nearby_and_sets_presence,
+    each_visibility_shows_to_exactly_the_right_people,
+    an_idempotency_key_makes_retries_safe_even_when_concurrent,
+    bad_check_ins_are_refused_and_write_nothing,
+    offline_check_ins_are_kept_without_moving_presence,
+    only_the_owner_deletes_a_check_in,
+);
+
+const VENUE_AT: (f64, f64) = (40.7580, -73.9855);
+
+fn venue_point() -> Point {
+    Point::new(VENUE_AT.0, VENUE_AT.1).unwrap()
+}
+
+async fn send(
+    app: &TestApp,
+    method: Method,
+    path: &str,
+    who: &Session,
+    body: Option<Value>,
+) -> reqwest::Response {
+    let mut request = app
+        .client
+        .request(method, app.url(path))
+        .bearer_auth(&who.access_token);
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    request.send().await.unwrap()
+}
+
+async fn add_venue(app: &TestApp, who: &Session) -> String {
+    let body = json!({"name": "Blue Bottle", "category_id": "coffee",
+        "location": {"lat": VENUE_AT.0, "lng": VENUE_AT.1}, "allow_duplicate": true});
+    let response = send(app, Method::POST, "/v1/venues", who, Some(body)).await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    response.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+fn checkin_body(venue: &str, visibility: &str) -> Value {
+    json!({"venue_id": venue, "location": {"lat": VENUE_AT.0 + 0.0003, "lng": VENUE_AT.1, "accuracy_m": 20},
+        "shout": "Flat white", "visibility": visibility})
+}
+
+async fn check_in(app: &TestApp, who: &Session, venue: &str, visibility: &str) -> Value {
+    let response = send(
+        app,
+        Method::POST,
+        "/v1/checkins",
+        who,
+        Some(checkin_body(venue, visibility)),
+    )
+    .await;
+    let status = response.status();
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    body
+}
+
+async fn befriend(app: &TestApp, a: &Session, b: &Session) {
+    let body = json!({"user_id": b.user_id});
+    assert_eq!(
+        send(app, Method::POST, "/v1/me/friend-requests", a, Some(body))
+            .await
+            .status(),
+        StatusCode::CREATED
+    );
+    let path = format!("/v1/me/friend-requests/{}/accept", a.user_id);
+    assert_eq!(
+        send(app, Method::POST, &path, b, None).await.status(),
+        StatusCode::NO_CONTENT
+    );
+}
+
+async fn my_checkin_count(app: &TestApp, who: &Session) -> usize {
+    app.get_json("/v1/me/checkins", &who.access_token).await["items"]
+        .as_array()
+        .unwrap()
+        .len()
+}
+
+async fn a_check_in_answers_with_friends_nearby_and_sets_presence(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let ada = app.register("ada").await;
+    let bob = app.register("bob").await;
+    befriend(&app, &ada, &bob).await;
+    let venue = add_venue(&app, &ada).await;
+    let near = venue_point().destination(180.0, 300.0);
+    let body = json!({"location": {"lat": near.lat(), "lng": near.lng()}});
+    assert_eq!(
+        send(&app, Method::PUT, "/v1/me/location", &bob, Some(body))
+            .await
+            .status(),
+        StatusCode::OK
+    );
+
+    let response = send(
+        &app,
+        Method::POST,
+        "/v1/checkins",
+        &ada,
+        Some(checkin_body(&venue, "friends")),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let location = response.headers()["location"].to_str().unwrap().to_owned();
+    let created: Value = response.json().await.unwrap();
+    let checkin = &created["checkin"];
+    assert_eq!(
+        location,
+        format!("/v1/checkins/{}", checkin["id"].as_str().unwrap())
+    );
+    assert_eq!(checkin["venue"]["id"], venue.as_str());
+    assert_eq!(checkin["user"]["username"], "ada");
+    assert_eq!(checkin["shout"], "Flat white");
+    assert_eq!(checkin["visibility"], "friends");
+    assert_eq!(
+        checkin["location"]["accuracy_m"], 20.0,
+        "the owner sees the device position"
+    );
+    let nearby = created["nearby_friends"].as_array().unwrap();
+    assert_eq!(nearby.len(), 1);
+    assert_eq!(nearby[0]["user"]["username"], "bob");
+    assert_eq!(nearby[0]["precision"], "neighborhood");
+    // The check-in is Ada's presence now: Bob sees her.
+    let seen = app.get_json("/v1/me/nearby", &bob.access_token).await;
+    assert_eq!(seen["items"][0]["user"]["username"], "ada");
+    // Her own list has it; a friend reading it sees no device position.
+    let mine = app.get_json("/v1/me/checkins", &ada.access_token).await;
+    assert_eq!(mine["items"][0]["id"], checkin["id"]);
+    let read = app.get_json(&location, &bob.access_token).await;
+    assert_eq!(read["id"], checkin["id"]);
+    assert!(read.get("location").is_none(), "{read}");
+    // The default visibility is the owner's setting.
+    let body = json!({"default_visibility": "private"});
+    assert_eq!(
+        send(&app, Method::PATCH, "/v1/me", &ada, Some(body))
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    let mut request = checkin_body(&venue, "public");
+    request.as_object_mut().unwrap().remove("visibility");
+    let created: Value = send(&app, Method::POST, "/v1/checkins", &ada, Some(request))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(created["checkin"]["visibility"], "private");
+}
+
+async fn each_visibility_shows_to_exactly_the_right_people(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let owner = app.register("owner").await;
+    let friend = app.register("friend").await;
+    let stranger = app.register("stranger").await;
+    let blocked = app.register("blocked").await;
+    let blocker = app.register("blocker").await;
+    befriend(&app, &owner, &friend).await;
+    // A friend who is then blocked, and a stranger who blocks the owner.
+    befriend(&app, &owner, &blocked).await;
+    let path = format!("/v1/me/blocks/{}", blocked.user_id);
+    assert_eq!(
+        send(&app, Method::PUT, &path, &owner, None).await.status(),
+        StatusCode::NO_CONTENT
+    );
+    let path = format!("/v1/me/blocks/{}", owner.user_id);
+    assert_eq!(
+        send(&app, Method::PUT, &path, &blocker, None)
+            .await
+            .status(),
+        StatusCode::NO_CONTENT
+    );
+    let venue = add_venue(&app, &owner).await;
+
+    for visibility in ["public", "friends", "private"] {
+        let created = check_in(&app, &owner, &venue, visibility).await;
+        let path = format!(
+            "/v1/checkins/{}",
+            created["checkin"]["id"].as_str().unwrap()
+        );
+        for (who, name) in [
+            (&owner, "self"),
+            (&friend, "friend"),
+            (&stranger, "stranger"),
+            (&blocked, "blocked"),
+            (&blocker, "blocker"),
+        ] {
+            let expected = match (visibility, name) {
+                (_, "self") => StatusCode::OK,
+                ("public", "friend" | "stranger") => StatusCode::OK,
+                ("friends", "friend") => StatusCode::OK,
+                _ => StatusCode::NOT_FOUND,
+            };
+            let response = send(&app, Method::GET, &path, who, None).await;
+            assert_eq!(
+                response.status(),
+                expected,
+                "{visibility} check-in read by {name}"
+            );
+        }
+    }
+    // A missing check-in looks the same as a hidden one.
+    let (status, code, _) = error_code(
+        send(
+            &app,
+            Method::GET,
+            "/v1/checkins/chk_0000000000001",
+            &friend,
+            None,
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(
+        (status, code.as_str()),
+        (StatusCode::NOT_FOUND, "not_found")
+    );
+}
+
+async fn an_idempotency_key_makes_retries_safe_even_when_concurrent(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let ada = app.register("ada").await;
+    let venue = add_venue(&app, &ada).await;
+    let post = |key: &str, body: Value| {
+        app.client
+            .post(app.url("/v1/checkins"))
+            .bearer_auth(&ada.access_token)
+            .header("Idempotency-Key", key)
+            .json(&body)
+            .send()
+    };
+    let first = post("key-1", checkin_body(&venue, "friends"))
+        .await
+        .unwrap();
+    assert_eq!(first.status(), StatusCode::CREATED);
+    assert!(first.headers().get("idempotent-replayed").is_none());
+    let first_body = first.text().await.unwrap();
+    let again = post("key-1", checkin_body(&venue, "friends"))
+        .await
+        .unwrap();
+    assert_eq!(again.status(), StatusCode::CREATED);
+    assert_eq!(again.headers()["idempotent-replayed"], "true");
+    assert_eq!(
+        again.text().await.unwrap(),
+        first_body,
+        "the first answer, byte for byte"
+    );
+    assert_eq!(my_checkin_count(&app, &ada).await, 1);
+    // The same key with another body is refused, and writes nothing.
+    let (status, code, _) =
+        error_code(post("key-1", checkin_body(&venue, "public")).await.unwrap()).await;
+    assert_eq!(
+        (status, code.as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, "idempotency_key_reused")
+    );
+    assert_eq!(my_checkin_count(&app, &ada).await, 1);
+    // Eight concurrent requests with one new key: one check-in, one answer.
+    let responses = futures_util::future::join_all(
+        (0..8).map(|_| post("key-2", checkin_body(&venue, "friends"))),
+    )
+    .await;
+    let mut bodies = Vec::new();
+    for response in responses {
+        let response = response.unwrap();
+        assert_eq!(response.status(), StatusCode::CREATED);
+        bodies.push(response.text().await.unwrap());
+    }
+    assert!(bodies.iter().all(|b| *b == bodies[0]));
+    assert_eq!(my_checkin_count(&app, &ada).await, 2);
+    // A malformed key is named.
+    let (status, _, body) = error_code(
+        post(&"k".repeat(300), checkin_body(&venue, "friends"))
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(error_fields(&body), ["Idempotency-Key"]);
+}
+
+async fn bad_check_ins_are_refused_and_write_nothing(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let ada = app.register("ada").await;
+    let venue = add_venue(&app, &ada).await;
+    let with = |field: &str, value: Value| {
+        let mut body = checkin_body(&venue, "friends");
+        body[field] = value;
+        body
+    };
+    let far = venue_point().destination(0.0, 2_000.0);
+    let now = chrono::Utc::now();
+    let cases: Vec<(Value, StatusCode, &str)> = vec![
+        (
+            with("venue_id", json!("ven_0000000000001")),
+            StatusCode::NOT_FOUND,
+            "not_found",
+        ),
+        (
+            with("venue_id", json!("usr_0000000000001")),
+            StatusCode::BAD_REQUEST,
+            "malformed_request",
+        ),
+        (
+            with("venue_id", json!("'; DROP TABLE venues; --")),
+            StatusCode::BAD_REQUEST,
+            "malformed_request",
+        ),
+        (
+            with(
+                "location",
+                json!({"lat": far.lat(), "lng": far.lng(), "accuracy_m": 50}),
+            ),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "too_far_from_venue",
+        ),
+        (
+            with("location", json!({"lat": 95, "lng": 0})),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+        ),
+        (
+            with("shout", json!("x".repeat(141))),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+        ),
+        (
+            with("visibility", json!("secret")),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+        ),
+        (
+            with(
+                "created_at",
+                json!((now + chrono::Duration::hours(1)).to_rfc3339()),
+            ),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+        ),
+        (
+            with(
+                "created_at",
+                json!((now - chrono::Duration::days(8)).to_rfc3339()),
+            ),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+        ),
+        (
+            with("created_at", json!("yesterday")),
+            StatusCode::BAD_REQUEST,
+            "malformed_request",
+        ),
+    ];
+    for (body, status, code) in cases {
+        let response = send(&app, Method::POST, "/v1/checkins", &ada, Some(body.clone())).await;
+        let (got, got_code, error) = error_code(response).await;
+        assert_eq!((got, got_code.as_str()), (status, code), "{body}: {error}");
+    }
+    // A huge accuracy does not excuse a distant device.
+    let body = with(
+        "location",
+        json!({"lat": far.lat(), "lng": far.lng(), "accuracy_m": 9_000}),
+    );
+    let (status, code, _) =
+        error_code(send(&app, Method::POST, "/v1/checkins", &ada, Some(body)).await).await;
+    assert_eq!(
+        (status, code.as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, "too_far_from_venue")
+    );
+    assert_eq!(my_checkin_count(&app, &ada).await, 0);
+    let response = send(&app, Method::GET, "/v1/me/nearby", &ada, None).await;
+    assert_eq!(
+        response.status(),
+        StatusCode::CONFLICT,
+        "no presence was set either"
+    );
+}
+
+async fn offline_check_ins_are_kept_without_moving_presence(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let ada = app.register("ada").await;
+    let venue = add_venue(&app, &ada).await;
+    let mut body = checkin_body(&venue, "friends");
+    let two_days_ago = chrono::Utc::now() - chrono::Duration::days(2);
+    body["created_at"] = json!(two_days_ago.to_rfc3339());
+    let created: Value = send(&app, Method::POST, "/v1/checkins", &ada, Some(body))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let at: chrono::DateTime<chrono::Utc> = created["checkin"]["created_at"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((at - two_days_ago).num_milliseconds().abs() < 1);
+    let (status, code, _) =
+        error_code(send(&app, Method::GET, "/v1/me/nearby", &ada, None).await).await;
+    assert_eq!(
+        (status, code.as_str()),
+        (StatusCode::CONFLICT, "location_unknown"),
+        "an old check-in is not a presence"
+    );
+    // Newest first: a check-in now comes before it.
+    check_in(&app, &ada, &venue, "friends").await;
+    let mine = app.get_json("/v1/me/checkins", &ada.access_token).await;
+    assert_eq!(mine["items"][1]["id"], created["checkin"]["id"]);
+}
+
+async fn only_the_owner_deletes_a_check_in(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let ada = app.register("ada").await;
+    let bob = app.register("bob").await;
+    let venue = add_venue(&app, &ada).await;
+    let created = check_in(&app, &ada, &venue, "public").await;
+    let path = format!(
+        "/v1/checkins/{}",
+        created["checkin"]["id"].as_str().unwrap()
+    );
+    assert_eq!(
+        send(&app, Method::DELETE, &path, &bob, None).await.status(),
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        send(&app, Method::GET, &path, &bob, None).await.status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        send(&app, Method::DELETE, &path, &ada, None).await.status(),
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        send(&app, Method::GET, &path, &ada, None).await.status(),
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        send(&app, Method::DELETE, &path, &ada, None).await.status(),
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(my_checkin_count(&app, &ada).await, 0);
+}
