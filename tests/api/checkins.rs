@@ -15,6 +15,7 @@ on_both_backends!(
     bad_check_ins_are_refused_and_write_nothing,
     offline_check_ins_are_kept_without_moving_presence,
     only_the_owner_deletes_a_check_in,
+    feeds_lists_here_now_and_nearby_honour_visibility_and_blocks,
 );
 
 const VENUE_AT: (f64, f64) = (40.7580, -73.9855);
@@ -452,4 +453,154 @@ async fn only_the_owner_deletes_a_check_in(backend: Backend) {
         StatusCode::NOT_FOUND
     );
     assert_eq!(my_checkin_count(&app, &ada).await, 0);
+}
+
+async fn feeds_lists_here_now_and_nearby_honour_visibility_and_blocks(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let owner = app.register("owner").await;
+    let friend = app.register("friend").await;
+    let stranger = app.register("stranger").await;
+    let blocked = app.register("blocked").await;
+    let blocker = app.register("blocker").await;
+    befriend(&app, &owner, &friend).await;
+    befriend(&app, &owner, &blocked).await;
+    let path = format!("/v1/me/blocks/{}", blocked.user_id);
+    assert_eq!(
+        send(&app, Method::PUT, &path, &owner, None).await.status(),
+        StatusCode::NO_CONTENT
+    );
+    let path = format!("/v1/me/blocks/{}", owner.user_id);
+    assert_eq!(
+        send(&app, Method::PUT, &path, &blocker, None)
+            .await
+            .status(),
+        StatusCode::NO_CONTENT
+    );
+    let venue = add_venue(&app, &owner).await;
+    let near = venue_point().destination(90.0, 150.0);
+    for who in [&friend, &stranger, &blocked, &blocker] {
+        let body = json!({"location": {"lat": near.lat(), "lng": near.lng()}});
+        assert_eq!(
+            send(&app, Method::PUT, "/v1/me/location", who, Some(body))
+                .await
+                .status(),
+            StatusCode::OK
+        );
+    }
+    let everyone = [
+        (&owner, "self"),
+        (&friend, "friend"),
+        (&stranger, "stranger"),
+        (&blocked, "blocked"),
+        (&blocker, "blocker"),
+    ];
+    let shouts = |page: &Value| -> Vec<String> {
+        page["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["visibility"].as_str().unwrap().to_owned())
+            .collect()
+    };
+
+    for visibility in ["public", "friends", "private"] {
+        check_in(&app, &owner, &venue, visibility).await;
+        // Here-now and nearby follow the check-in that set the owner's presence: this one.
+        for (who, name) in everyone {
+            let visible = matches!(
+                (visibility, name),
+                (_, "self") | ("public", "friend" | "stranger") | ("friends", "friend")
+            );
+            let here = app
+                .get_json(&format!("/v1/venues/{venue}/here-now"), &who.access_token)
+                .await;
+            let names: Vec<&str> = here["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|i| i["user"]["username"].as_str().unwrap())
+                .collect();
+            assert_eq!(
+                names.contains(&"owner"),
+                visible,
+                "here-now of a {visibility} check-in for {name}: {here}"
+            );
+        }
+        let seen = app.get_json("/v1/me/nearby", &friend.access_token).await;
+        assert_eq!(seen["items"][0]["user"]["username"], "owner");
+        assert_eq!(
+            seen["items"][0].get("venue").is_some(),
+            visibility != "private",
+            "nearby venue of a {visibility} check-in: {seen}"
+        );
+    }
+    // Lists: the owner's page, and the feed.
+    let user_path = format!("/v1/users/{}/checkins", owner.user_id);
+    for (who, name) in everyone {
+        let response = send(&app, Method::GET, &user_path, who, None).await;
+        let expected: &[&str] = match name {
+            "self" => &["private", "friends", "public"],
+            "friend" => &["friends", "public"],
+            "stranger" => &["public"],
+            _ => {
+                assert_eq!(
+                    response.status(),
+                    StatusCode::NOT_FOUND,
+                    "{name} reads the owner's list"
+                );
+                continue;
+            }
+        };
+        let page: Value = response.json().await.unwrap();
+        assert_eq!(shouts(&page), expected, "{name} reads the owner's list");
+        let feed = app.get_json("/v1/feed", &who.access_token).await;
+        let expected_feed: &[&str] = if name == "friend" {
+            &["friends", "public"]
+        } else {
+            &[]
+        };
+        assert_eq!(shouts(&feed), expected_feed, "{name}'s feed");
+    }
+    for who in [&blocked, &blocker] {
+        assert_eq!(
+            shouts(&app.get_json("/v1/feed", &who.access_token).await),
+            Vec::<String>::new()
+        );
+    }
+    // Paging the feed one at a time gives the same two, and a cursor is bound to its reader.
+    let first = app.get_json("/v1/feed?limit=1", &friend.access_token).await;
+    let cursor = first["next_cursor"].as_str().unwrap().to_owned();
+    let second = app
+        .get_json(
+            &format!("/v1/feed?limit=1&cursor={cursor}"),
+            &friend.access_token,
+        )
+        .await;
+    assert_eq!(
+        [shouts(&first), shouts(&second)].concat(),
+        ["friends", "public"]
+    );
+    assert_eq!(second["next_cursor"], Value::Null);
+    let response = send(
+        &app,
+        Method::GET,
+        &format!("/v1/feed?limit=1&cursor={cursor}"),
+        &stranger,
+        None,
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    // A venue that does not exist has no here-now.
+    assert_eq!(
+        send(
+            &app,
+            Method::GET,
+            "/v1/venues/ven_0000000000001/here-now",
+            &friend,
+            None
+        )
+        .await
+        .status(),
+        StatusCode::NOT_FOUND
+    );
 }

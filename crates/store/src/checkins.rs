@@ -7,7 +7,7 @@ use vicinity_domain::{CheckInId, User, UserId, VenueId, Visibility};
 use vicinity_geo::Point;
 
 use crate::presence::{self, PresenceRules};
-use crate::schema::{checkins, idempotency_keys};
+use crate::schema::{checkins, friendships, idempotency_keys, presence as presence_table};
 use crate::social::{are_friends, blocked_either_way};
 use crate::time::{from_micros, to_micros};
 use crate::venues::{self, Venue};
@@ -237,13 +237,7 @@ pub fn mine(
         );
     }
     let rows = query.load::<CheckInRow>(conn)?;
-    rows.into_iter()
-        .map(|row| {
-            let key = (row.created_at, row.id);
-            let venue = venues::find(conn, VenueId::from_raw(row.venue_id))?;
-            Ok((key, row.into_checkin(venue)?))
-        })
-        .collect()
+    with_venues(conn, rows)
 }
 
 /// The stored outcome of an idempotency key.
@@ -321,4 +315,110 @@ pub fn complete_key(
         ))
         .execute(conn)?;
     Ok(())
+}
+
+/// Loads rows' venues and turns them into check-ins with their list keys.
+fn with_venues(
+    conn: &mut DbConnection,
+    rows: Vec<CheckInRow>,
+) -> Result<Vec<(CheckInKey, CheckIn)>, StoreError> {
+    rows.into_iter()
+        .map(|row| {
+            let key = (row.created_at, row.id);
+            let venue = venues::find(conn, VenueId::from_raw(row.venue_id))?;
+            Ok((key, row.into_checkin(venue)?))
+        })
+        .collect()
+}
+
+/// The check-ins of the viewer's friends that friends may see, newest first.
+pub fn feed(
+    conn: &mut DbConnection,
+    viewer: UserId,
+    after: Option<CheckInKey>,
+    limit: usize,
+) -> Result<Vec<(CheckInKey, CheckIn)>, StoreError> {
+    let mut query = checkins::table
+        .inner_join(friendships::table.on(friendships::friend_id.eq(checkins::user_id)))
+        .filter(friendships::user_id.eq(viewer.raw()))
+        .filter(checkins::visibility.ne(Visibility::Private.as_str()))
+        .select(CheckInRow::as_select())
+        .order((checkins::created_at.desc(), checkins::id.desc()))
+        .limit(limit as i64)
+        .into_boxed();
+    if let Some((at, id)) = after {
+        query = query.filter(
+            checkins::created_at
+                .lt(at)
+                .or(checkins::created_at.eq(at).and(checkins::id.lt(id))),
+        );
+    }
+    let rows = query.load::<CheckInRow>(conn)?;
+    with_venues(conn, rows)
+}
+
+/// `owner`'s check-ins that `viewer` may see, newest first; `NotFound` when the viewer may not
+/// see the owner at all (a block either way, or no such account).
+pub fn of_user(
+    conn: &mut DbConnection,
+    viewer: UserId,
+    owner: UserId,
+    after: Option<CheckInKey>,
+    limit: usize,
+) -> Result<Vec<(CheckInKey, CheckIn)>, StoreError> {
+    crate::social::visible_user(conn, viewer, owner)?;
+    let shown: &[&str] = if viewer == owner {
+        &["public", "friends", "private"]
+    } else if are_friends(conn, viewer, owner)? {
+        &["public", "friends"]
+    } else {
+        &["public"]
+    };
+    let mut query = checkins::table
+        .filter(checkins::user_id.eq(owner.raw()))
+        .filter(checkins::visibility.eq_any(shown))
+        .select(CheckInRow::as_select())
+        .order((checkins::created_at.desc(), checkins::id.desc()))
+        .limit(limit as i64)
+        .into_boxed();
+    if let Some((at, id)) = after {
+        query = query.filter(
+            checkins::created_at
+                .lt(at)
+                .or(checkins::created_at.eq(at).and(checkins::id.lt(id))),
+        );
+    }
+    let rows = query.load::<CheckInRow>(conn)?;
+    with_venues(conn, rows)
+}
+
+/// The people whose current presence comes from a check-in at `venue` that `viewer` may see,
+/// most recent first (at most `limit`).
+pub fn here_now(
+    conn: &mut DbConnection,
+    viewer: UserId,
+    venue: VenueId,
+    now: DateTime<Utc>,
+    limit: usize,
+) -> Result<Vec<(User, CheckIn)>, StoreError> {
+    venues::find(conn, venue)?;
+    let ids: Vec<i64> = presence_table::table
+        .filter(presence_table::venue_id.eq(venue.raw()))
+        .filter(presence_table::expires_at.gt(to_micros(now)))
+        .filter(presence_table::checkin_id.is_not_null())
+        .order(presence_table::updated_at.desc())
+        .select(presence_table::checkin_id.assume_not_null())
+        .load(conn)?;
+    let mut here = Vec::new();
+    for id in ids {
+        let checkin = find(conn, CheckInId::from_raw(id))?;
+        if visible_to(conn, &checkin, viewer)? {
+            let user = crate::users::find(conn, checkin.user_id)?;
+            here.push((user, checkin));
+            if here.len() == limit {
+                break;
+            }
+        }
+    }
+    Ok(here)
 }

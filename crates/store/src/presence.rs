@@ -185,8 +185,9 @@ pub struct NearbyFriend {
     /// The coarser of the two people's levels.
     pub precision: PrecisionLevel,
     pub last_seen_at: DateTime<Utc>,
-    /// The venue of the check-in that set this presence, if any.
-    pub checkin_id: Option<i64>,
+    /// The venue of the check-in that set this presence, when the viewer may see that
+    /// check-in.
+    pub venue: Option<crate::venues::Venue>,
 }
 
 /// The answer to "who is nearby".
@@ -261,13 +262,21 @@ pub fn nearby(
         if distance > radius_m {
             continue;
         }
+        let venue = match checkin_id {
+            Some(id) => {
+                let checkin =
+                    crate::checkins::find(conn, vicinity_domain::CheckInId::from_raw(id))?;
+                crate::checkins::visible_to(conn, &checkin, viewer.id)?.then_some(checkin.venue)
+            }
+            None => None,
+        };
         found.push((
             distance,
             NearbyFriend {
                 distance_m: rounded_distance_m(distance, precision),
                 precision,
                 last_seen_at: presence.updated_at,
-                checkin_id,
+                venue,
                 user,
             },
         ));

@@ -9,7 +9,7 @@ use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 use vicinity_domain::checkin::{parse_checkin_time, parse_shout};
 use vicinity_domain::{CheckInId, UserId, ValidationErrors, VenueId, Visibility};
-use vicinity_store::checkins::{self, CheckIn, Created, Idempotent, NewCheckIn};
+use vicinity_store::checkins::{self, CheckIn, CheckInKey, Created, Idempotent, NewCheckIn};
 use vicinity_store::presence::{self, Nearby};
 use vicinity_store::{StoreError, transaction, users};
 
@@ -403,34 +403,197 @@ pub async fn my_checkins(
     request: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let me = caller.user_id;
+    let (limit, after, fingerprint) = page_request(&state, &request, format!("me/checkins\0{me}"))?;
+    let rows = state
+        .store
+        .run(move |conn| {
+            let owner = users::find(conn, me)?;
+            let rows = checkins::mine(conn, &owner, after, limit + 1)?;
+            with_owners(conn, rows)
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(checkin_page(&state, &fingerprint, limit, rows, me)))
+}
+
+/// Parses `limit` and `cursor` for the check-in list named by `list`.
+fn page_request(
+    state: &AppState,
+    request: &HttpRequest,
+    list: String,
+) -> Result<(usize, Option<CheckInKey>, Vec<u8>), ApiError> {
     let params = query::parse(request.query_string(), &["limit", "cursor"])?;
     let mut errors = ValidationErrors::default();
     let limit = query::limit(&params, DEFAULT_LIMIT, MAX_LIMIT, &mut errors)?;
     let Some(limit) = limit else {
         return Err(errors.into());
     };
-    let fingerprint = format!("me/checkins\0{me}").into_bytes();
+    let fingerprint = list.into_bytes();
     let after = query::cursor(&params, &state.cursors, &fingerprint)?
         .map(|bytes| query::decode_pair(&bytes))
         .transpose()?;
-    let (mut rows, owner) = state
-        .store
-        .run(move |conn| {
-            let owner = users::find(conn, me)?;
-            Ok((checkins::mine(conn, &owner, after, limit + 1)?, owner))
-        })
-        .await?;
+    Ok((limit, after, fingerprint))
+}
+
+/// One page from rows fetched with `limit + 1`, each shown to `viewer`.
+fn checkin_page(
+    state: &AppState,
+    fingerprint: &[u8],
+    limit: usize,
+    mut rows: Vec<(CheckInKey, CheckIn, vicinity_domain::User)>,
+    viewer: UserId,
+) -> CheckinPage {
     let more = rows.len() > limit;
     rows.truncate(limit);
     let next_cursor = more
         .then(|| rows.last())
         .flatten()
-        .map(|(key, _)| state.cursors.seal(&fingerprint, &query::encode_pair(*key)));
-    Ok(HttpResponse::Ok().json(CheckinPage {
+        .map(|(key, _, _)| state.cursors.seal(fingerprint, &query::encode_pair(*key)));
+    CheckinPage {
         items: rows
             .into_iter()
-            .map(|(_, checkin)| CheckinView::new(checkin, &owner, me))
+            .map(|(_, checkin, owner)| CheckinView::new(checkin, &owner, viewer))
             .collect(),
         next_cursor,
+    }
+}
+
+/// Attaches each check-in's owner.
+fn with_owners(
+    conn: &mut vicinity_store::DbConnection,
+    rows: Vec<(CheckInKey, CheckIn)>,
+) -> Result<Vec<(CheckInKey, CheckIn, vicinity_domain::User)>, StoreError> {
+    rows.into_iter()
+        .map(|(key, checkin)| {
+            let owner = users::find(conn, checkin.user_id)?;
+            Ok((key, checkin, owner))
+        })
+        .collect()
+}
+
+/// Friends' recent check-ins (those visible to friends), newest first.
+#[utoipa::path(
+    get,
+    path = "/v1/feed",
+    tag = "checkins",
+    params(ListParams),
+    security(("bearer" = ["checkins:read"])),
+    responses(
+        (status = 200, description = "A page of friends' check-ins", body = CheckinPage),
+        (status = 400, description = "Unknown or repeated parameter, or a foreign cursor", body = ErrorEnvelope),
+        (status = 401, description = "Missing or invalid token", body = ErrorEnvelope),
+        (status = 403, description = "Token lacks `checkins:read`", body = ErrorEnvelope),
+        (status = 422, description = "`limit` out of range", body = ErrorEnvelope),
+    )
+)]
+pub async fn feed(
+    caller: Scoped<scopes::CheckinsRead>,
+    state: web::Data<AppState>,
+    request: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let me = caller.user_id;
+    let (limit, after, fingerprint) = page_request(&state, &request, format!("feed\0{me}"))?;
+    let rows = state
+        .store
+        .run(move |conn| {
+            let rows = checkins::feed(conn, me, after, limit + 1)?;
+            with_owners(conn, rows)
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(checkin_page(&state, &fingerprint, limit, rows, me)))
+}
+
+/// Someone's check-ins that the caller may see (all for oneself, public and friends-only for
+/// a friend, public for anyone else), newest first.
+#[utoipa::path(
+    get,
+    path = "/v1/users/{user_id}/checkins",
+    tag = "checkins",
+    params(("user_id" = String, Path, description = "Whose check-ins"), ListParams),
+    security(("bearer" = ["checkins:read"])),
+    responses(
+        (status = 200, description = "A page of check-ins", body = CheckinPage),
+        (status = 400, description = "Malformed id, unknown or repeated parameter, or a foreign cursor", body = ErrorEnvelope),
+        (status = 401, description = "Missing or invalid token", body = ErrorEnvelope),
+        (status = 403, description = "Token lacks `checkins:read`", body = ErrorEnvelope),
+        (status = 404, description = "No such person (or one on the other side of a block)", body = ErrorEnvelope),
+        (status = 422, description = "`limit` out of range", body = ErrorEnvelope),
+    )
+)]
+pub async fn user_checkins(
+    caller: Scoped<scopes::CheckinsRead>,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    request: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let owner = UserId::parse(&path).map_err(|e| ApiError::bad_id("user_id", e))?;
+    let me = caller.user_id;
+    let list = format!("users/checkins\0{me}\0{owner}");
+    let (limit, after, fingerprint) = page_request(&state, &request, list)?;
+    let rows = state
+        .store
+        .run(move |conn| {
+            let rows = checkins::of_user(conn, me, owner, after, limit + 1)?;
+            with_owners(conn, rows)
+        })
+        .await
+        .map_err(|e| match e {
+            StoreError::NotFound => ApiError::not_found("no such user"),
+            other => other.into(),
+        })?;
+    Ok(HttpResponse::Ok().json(checkin_page(&state, &fingerprint, limit, rows, me)))
+}
+
+/// Someone at a venue now.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HereNowItem {
+    pub user: PublicUser,
+    /// The check-in that put them here.
+    pub checkin: CheckinView,
+}
+
+/// Who is at a venue now.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HereNow {
+    pub items: Vec<HereNowItem>,
+}
+
+/// People whose current presence is a check-in at this venue that the caller may see, most
+/// recent first (at most 100).
+#[utoipa::path(
+    get,
+    path = "/v1/venues/{venue_id}/here-now",
+    tag = "venues",
+    params(("venue_id" = String, Path, description = "The venue's id")),
+    security(("bearer" = ["checkins:read"])),
+    responses(
+        (status = 200, description = "Who is here now", body = HereNow),
+        (status = 401, description = "Missing or invalid token", body = ErrorEnvelope),
+        (status = 403, description = "Token lacks `checkins:read`", body = ErrorEnvelope),
+        (status = 404, description = "No such venue", body = ErrorEnvelope),
+    )
+)]
+pub async fn here_now(
+    caller: Scoped<scopes::CheckinsRead>,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let venue = VenueId::parse(&path).map_err(|_| ApiError::not_found("no such venue"))?;
+    let me = caller.user_id;
+    let here = state
+        .store
+        .run(move |conn| checkins::here_now(conn, me, venue, Utc::now(), 100))
+        .await
+        .map_err(|e| match e {
+            StoreError::NotFound => ApiError::not_found("no such venue"),
+            other => other.into(),
+        })?;
+    Ok(HttpResponse::Ok().json(HereNow {
+        items: here
+            .into_iter()
+            .map(|(user, checkin)| HereNowItem {
+                user: PublicUser::from(&user),
+                checkin: CheckinView::new(checkin, &user, me),
+            })
+            .collect(),
     }))
 }

@@ -62,6 +62,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                     .delete(checkins::delete_checkin),
             )
             .service(web::resource("/me/checkins").get(checkins::my_checkins))
+            .service(web::resource("/feed").get(checkins::feed))
+            .service(web::resource("/users/{user_id}/checkins").get(checkins::user_checkins))
             .service(web::resource("/me/friends").get(friends::list_friends))
             .service(web::resource("/me/friends/{user_id}").delete(friends::unfriend))
             .service(web::resource("/me/blocks").get(friends::list_blocks))
@@ -74,6 +76,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .service(web::resource("/venues").post(venues::create_venue))
             // Before `/venues/{venue_id}`, which would otherwise take "search" for an id.
             .service(web::resource("/venues/search").get(venues::search_venues))
+            .service(web::resource("/venues/{venue_id}/here-now").get(checkins::here_now))
             .service(
                 web::resource("/venues/{venue_id}")
                     .get(venues::get_venue)

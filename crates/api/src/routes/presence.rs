@@ -102,6 +102,9 @@ pub struct NearbyItem {
     #[schema(example = "neighborhood")]
     pub precision: &'static str,
     pub last_seen_at: DateTime<Utc>,
+    /// Where they checked in, when that check-in is visible to the caller.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub venue: Option<super::venues::VenueView>,
 }
 
 impl From<NearbyFriend> for NearbyItem {
@@ -111,6 +114,7 @@ impl From<NearbyFriend> for NearbyItem {
             distance_m: friend.distance_m,
             precision: friend.precision.as_str(),
             last_seen_at: friend.last_seen_at,
+            venue: friend.venue.map(Into::into),
         }
     }
 }
