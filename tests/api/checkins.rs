@@ -16,6 +16,7 @@ on_both_backends!(
     offline_check_ins_are_kept_without_moving_presence,
     only_the_owner_deletes_a_check_in,
     feeds_lists_here_now_and_nearby_honour_visibility_and_blocks,
+    the_access_log_and_the_export_tell_a_person_everything,
 );
 
 const VENUE_AT: (f64, f64) = (40.7580, -73.9855);
@@ -603,4 +604,84 @@ async fn feeds_lists_here_now_and_nearby_honour_visibility_and_blocks(backend: B
         .status(),
         StatusCode::NOT_FOUND
     );
+}
+
+async fn the_access_log_and_the_export_tell_a_person_everything(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let ada = app.register("ada").await;
+    let bob = app.register("bob").await;
+    befriend(&app, &ada, &bob).await;
+    let venue = add_venue(&app, &ada).await;
+    let near = venue_point().destination(0.0, 250.0);
+    let body = json!({"location": {"lat": near.lat(), "lng": near.lng()}});
+    assert_eq!(
+        send(&app, Method::PUT, "/v1/me/location", &bob, Some(body))
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    check_in(&app, &ada, &venue, "public").await;
+    for _ in 0..2 {
+        let seen = app.get_json("/v1/me/nearby", &bob.access_token).await;
+        assert_eq!(seen["items"][0]["user"]["username"], "ada");
+    }
+    let here = app
+        .get_json(&format!("/v1/venues/{venue}/here-now"), &bob.access_token)
+        .await;
+    assert_eq!(here["items"][0]["user"]["username"], "ada");
+
+    let log = app
+        .get_json("/v1/me/location/access-log", &ada.access_token)
+        .await;
+    let entries = log["items"].as_array().unwrap();
+    assert_eq!(entries.len(), 2, "{log}");
+    let by_channel = |via: &str| {
+        entries
+            .iter()
+            .find(|e| e["via"] == via)
+            .unwrap_or_else(|| panic!("{via}: {log}"))
+    };
+    assert_eq!(by_channel("nearby")["viewer"]["username"], "bob");
+    assert_eq!(by_channel("nearby")["views"], 2);
+    assert_eq!(by_channel("nearby")["precision"], "neighborhood");
+    assert_eq!(by_channel("here_now")["precision"], "venue");
+    // Ada's check-in answer listed Bob nearby: that is in Bob's log.
+    let bobs = app
+        .get_json("/v1/me/location/access-log", &bob.access_token)
+        .await;
+    assert_eq!(bobs["items"][0]["viewer"]["username"], "ada");
+    assert_eq!(bobs["items"].as_array().unwrap().len(), 1);
+
+    let response = send(&app, Method::GET, "/v1/me/export", &ada, None).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(
+        response.headers()["content-disposition"]
+            .to_str()
+            .unwrap()
+            .contains("attachment")
+    );
+    assert_eq!(response.headers()["cache-control"], "no-store");
+    let export: Value = response.json().await.unwrap();
+    assert_eq!(export["user"]["email"], "ada@example.com");
+    assert_eq!(export["checkins"].as_array().unwrap().len(), 1);
+    assert!(
+        export["checkins"][0]["location"]["lat"].is_number(),
+        "her own device positions"
+    );
+    assert_eq!(export["friends"][0]["user"]["username"], "bob");
+    assert!(export["presence"]["location"]["lat"].is_number());
+    assert_eq!(export["location_access_log"].as_array().unwrap().len(), 2);
+    assert_eq!(export["venues_added"][0]["id"], venue.as_str());
+    assert_eq!(export["blocked"], json!([]));
+    // Deleting the account takes the log rows that name her with it.
+    assert_eq!(
+        send(&app, Method::DELETE, "/v1/me", &ada, None)
+            .await
+            .status(),
+        StatusCode::NO_CONTENT
+    );
+    let bobs = app
+        .get_json("/v1/me/location/access-log", &bob.access_token)
+        .await;
+    assert_eq!(bobs["items"], json!([]));
 }

@@ -59,6 +59,8 @@ impl Modify for BearerAuth {
         presence::put_location,
         presence::delete_location,
         presence::nearby,
+        presence::access_log,
+        me::export,
         checkins::create_checkin,
         checkins::get_checkin,
         checkins::delete_checkin,

@@ -4,6 +4,7 @@
 //! functions (in `users`, `tokens`, …) take `&mut DbConnection`, so the caller owns the
 //! transaction; [`Store::run`] moves blocking database work off the async executor.
 
+pub mod access_log;
 pub mod checkins;
 mod connection;
 mod error;

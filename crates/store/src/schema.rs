@@ -145,6 +145,18 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    location_access (subject_id, viewer_id, via, day) {
+        subject_id -> BigInt,
+        viewer_id -> BigInt,
+        via -> Text,
+        day -> BigInt,
+        precision -> Text,
+        views -> BigInt,
+        last_at -> BigInt,
+    }
+}
+
 diesel::joinable!(credentials -> users (user_id));
 diesel::joinable!(token_families -> users (user_id));
 diesel::joinable!(refresh_tokens -> token_families (family_id));
@@ -164,5 +176,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     venues,
     checkins,
     presence,
-    idempotency_keys
+    idempotency_keys,
+    location_access
 );

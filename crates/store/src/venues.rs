@@ -555,3 +555,16 @@ fn like_pattern(query: &str) -> String {
     pattern.push('%');
     pattern
 }
+
+/// The venues `user` added, oldest first.
+pub fn added_by(conn: &mut DbConnection, user: UserId) -> Result<Vec<Venue>, StoreError> {
+    venues::table
+        .inner_join(categories::table)
+        .filter(venues::created_by.eq(user.raw()))
+        .select((VenueRow::as_select(), categories::name))
+        .order((venues::created_at.asc(), venues::id.asc()))
+        .load::<(VenueRow, String)>(conn)?
+        .into_iter()
+        .map(|(row, category)| row.into_venue(category))
+        .collect()
+}

@@ -9,6 +9,7 @@ use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 use vicinity_domain::checkin::{parse_checkin_time, parse_shout};
 use vicinity_domain::{CheckInId, UserId, ValidationErrors, VenueId, Visibility};
+use vicinity_store::access_log::{self, Via, View};
 use vicinity_store::checkins::{self, CheckIn, CheckInKey, Created, Idempotent, NewCheckIn};
 use vicinity_store::presence::{self, Nearby};
 use vicinity_store::{StoreError, transaction, users};
@@ -51,7 +52,7 @@ pub struct CheckinView {
 }
 
 impl CheckinView {
-    fn new(checkin: CheckIn, owner: &vicinity_domain::User, viewer: UserId) -> Self {
+    pub(crate) fn new(checkin: CheckIn, owner: &vicinity_domain::User, viewer: UserId) -> Self {
         let location = (checkin.user_id == viewer).then_some(DeviceLocation {
             lat: checkin.location.lat(),
             lng: checkin.location.lng(),
@@ -269,6 +270,7 @@ pub async fn create_checkin(
                 let nearby =
                     match presence::nearby(conn, &user, CHECKIN_NEARBY_RADIUS_M, None, now)? {
                         Nearby::Friends(friends) => {
+                            super::presence::record_nearby_views(conn, me, &friends, now)?;
                             friends.into_iter().map(NearbyItem::from).collect()
                         }
                         Nearby::NoPresence | Nearby::SharingOff => Vec::new(),
@@ -581,7 +583,22 @@ pub async fn here_now(
     let me = caller.user_id;
     let here = state
         .store
-        .run(move |conn| checkins::here_now(conn, me, venue, Utc::now(), 100))
+        .run(move |conn| {
+            let now = Utc::now();
+            let here = checkins::here_now(conn, me, venue, now, 100)?;
+            let views: Vec<View> = here
+                .iter()
+                .filter(|(user, _)| user.id != me)
+                .map(|(user, _)| View {
+                    subject: user.id,
+                    viewer: me,
+                    via: Via::HereNow,
+                    precision: "venue",
+                })
+                .collect();
+            access_log::record(conn, &views, now)?;
+            Ok(here)
+        })
         .await
         .map_err(|e| match e {
             StoreError::NotFound => ApiError::not_found("no such venue"),

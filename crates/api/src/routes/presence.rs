@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use vicinity_domain::ValidationErrors;
 use vicinity_geo::Point;
+use vicinity_store::access_log::{self, Via, View};
 use vicinity_store::presence::{self, Nearby, NearbyFriend, Update};
 use vicinity_store::users;
 
@@ -133,6 +134,25 @@ pub struct NearbyParams {
     /// Metres, 1 to 50000 (default 1000).
     #[param(example = 1000)]
     pub radius: Option<f64>,
+}
+
+/// Logs that `viewer` saw each of `friends` (their access log shows it).
+pub(crate) fn record_nearby_views(
+    conn: &mut vicinity_store::DbConnection,
+    viewer: vicinity_domain::UserId,
+    friends: &[NearbyFriend],
+    now: DateTime<Utc>,
+) -> Result<(), vicinity_store::StoreError> {
+    let views: Vec<View> = friends
+        .iter()
+        .map(|friend| View {
+            subject: friend.user.id,
+            viewer,
+            via: Via::Nearby,
+            precision: friend.precision.as_str(),
+        })
+        .collect();
+    access_log::record(conn, &views, now)
 }
 
 fn rate_limited(result: Result<(), u64>, what: &str) -> Result<(), ApiError> {
@@ -260,7 +280,12 @@ pub async fn nearby(
         .store
         .run(move |conn| {
             let viewer = users::find(conn, me)?;
-            presence::nearby(conn, &viewer, radius, None, Utc::now())
+            let now = Utc::now();
+            let outcome = presence::nearby(conn, &viewer, radius, None, now)?;
+            if let Nearby::Friends(friends) = &outcome {
+                record_nearby_views(conn, me, friends, now)?;
+            }
+            Ok(outcome)
         })
         .await?;
     match outcome {
@@ -276,4 +301,83 @@ pub async fn nearby(
             "you share your location with nobody, so you see nobody; change location_precision",
         )),
     }
+}
+
+/// Someone who saw the caller's location.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AccessEntry {
+    pub viewer: PublicUser,
+    /// `nearby` or `here_now`.
+    #[schema(example = "nearby")]
+    pub via: &'static str,
+    /// What they saw: `exact`, `neighborhood`, `city`, or `venue` (a check-in, in here-now).
+    #[schema(example = "neighborhood")]
+    pub precision: String,
+    /// How many times that day.
+    pub views: i64,
+    pub last_seen_at: DateTime<Utc>,
+}
+
+/// A page of the access log.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AccessPage {
+    pub items: Vec<AccessEntry>,
+    pub next_cursor: Option<String>,
+}
+
+/// Who saw the caller's location through nearby or here-now, when, and at what precision
+/// (one entry per viewer, channel and day), most recent first.
+#[utoipa::path(
+    get,
+    path = "/v1/me/location/access-log",
+    tag = "presence",
+    params(super::friends::ListParams),
+    security(("bearer" = ["location:read"])),
+    responses(
+        (status = 200, description = "A page of the log", body = AccessPage),
+        (status = 400, description = "Unknown or repeated parameter, or a foreign cursor", body = ErrorEnvelope),
+        (status = 401, description = "Missing or invalid token", body = ErrorEnvelope),
+        (status = 403, description = "Token lacks `location:read`", body = ErrorEnvelope),
+        (status = 422, description = "`limit` out of range", body = ErrorEnvelope),
+    )
+)]
+pub async fn access_log(
+    caller: Scoped<scopes::LocationRead>,
+    state: web::Data<AppState>,
+    request: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let me = caller.user_id;
+    let params = query::parse(request.query_string(), &["limit", "cursor"])?;
+    let mut errors = ValidationErrors::default();
+    let Some(limit) = query::limit(&params, 50, 100, &mut errors)? else {
+        return Err(errors.into());
+    };
+    let fingerprint = format!("access-log\0{me}").into_bytes();
+    let after = query::cursor(&params, &state.cursors, &fingerprint)?
+        .map(|bytes| query::decode_pair(&bytes))
+        .transpose()?;
+    let mut entries = state
+        .store
+        .run(move |conn| access_log::entries(conn, me, after, limit + 1))
+        .await?;
+    let more = entries.len() > limit;
+    entries.truncate(limit);
+    let next_cursor = more.then(|| entries.last()).flatten().map(|last| {
+        state
+            .cursors
+            .seal(&fingerprint, &query::encode_pair(last.key))
+    });
+    Ok(HttpResponse::Ok().json(AccessPage {
+        items: entries
+            .into_iter()
+            .map(|entry| AccessEntry {
+                viewer: PublicUser::from(&entry.viewer),
+                via: entry.via,
+                precision: entry.precision,
+                views: entry.views,
+                last_seen_at: entry.last_at,
+            })
+            .collect(),
+        next_cursor,
+    }))
 }

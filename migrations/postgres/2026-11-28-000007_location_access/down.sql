@@ -1,0 +1,1 @@
+DROP TABLE location_access;
