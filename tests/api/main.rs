@@ -19,5 +19,6 @@ mod friends;
 mod me;
 mod operations;
 mod presence;
+mod stream;
 mod tokens;
 mod venues;

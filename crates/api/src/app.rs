@@ -6,6 +6,7 @@ use actix_web::dev::{Server, ServerHandle};
 use actix_web::middleware::from_fn;
 use actix_web::{App, HttpResponse, HttpServer, web};
 use vicinity_store::Store;
+use vicinity_store::events::PresenceEvents;
 
 use crate::auth::access::AccessTokens;
 use crate::auth::keys::SigningKeys;
@@ -30,6 +31,7 @@ pub struct AppState {
     pub(crate) cursors: Cursors,
     pub(crate) location_updates: PerUser,
     pub(crate) nearby_queries: PerUser,
+    pub(crate) events: PresenceEvents,
 }
 
 /// A bound, ready-to-run server. Tests build it exactly as the binary does, on port 0.
@@ -48,6 +50,7 @@ impl Application {
         let address = listener.local_addr()?;
         let passwords = Passwords::new()
             .map_err(|_| std::io::Error::other("cannot prepare the password hasher"))?;
+        let events = PresenceEvents::start(store.url());
         let cursors = Cursors::new(keys.derive_secret("pagination cursors"));
         let tokens = AccessTokens::new(
             keys,
@@ -65,6 +68,7 @@ impl Application {
             cursors,
             location_updates: PerUser::new(config.location_update_limit),
             nearby_queries: PerUser::new(config.nearby_limit),
+            events,
         });
         let limit = config.body_limit_bytes;
         let mut server = HttpServer::new(move || {

@@ -59,6 +59,7 @@ impl Modify for BearerAuth {
         presence::put_location,
         presence::delete_location,
         presence::nearby,
+        presence::nearby_stream,
         presence::access_log,
         me::export,
         checkins::create_checkin,

@@ -8,6 +8,7 @@ pub mod access_log;
 pub mod checkins;
 mod connection;
 mod error;
+pub mod events;
 mod migrations;
 pub mod presence;
 pub mod schema;

@@ -129,6 +129,7 @@ pub fn update(
             return Ok(Update::ImpossibleTravel { speed_mps });
         }
         diesel::delete(presence::table.find(user.raw())).execute(conn)?;
+        crate::events::announce(conn, user)?;
         diesel::insert_into(presence::table)
             .values((
                 presence::user_id.eq(user.raw()),
@@ -148,7 +149,11 @@ pub fn update(
 
 /// Forgets `user`'s position at once; `false` when there was none.
 pub fn clear(conn: &mut DbConnection, user: UserId) -> Result<bool, StoreError> {
-    Ok(diesel::delete(presence::table.find(user.raw())).execute(conn)? > 0)
+    let cleared = diesel::delete(presence::table.find(user.raw())).execute(conn)? > 0;
+    if cleared {
+        crate::events::announce(conn, user)?;
+    }
+    Ok(cleared)
 }
 
 /// `user`'s unexpired position.

@@ -293,6 +293,9 @@ pub async fn create_checkin(
             StoreError::NotFound => ApiError::not_found("no such venue"),
             other => other.into(),
         })?;
+    if matches!(outcome, Outcome::Created { .. }) {
+        state.events.publish_local(me);
+    }
     let json = HeaderValue::from_static("application/json");
     Ok(match outcome {
         Outcome::Created { id, body } => HttpResponse::Created()

@@ -55,6 +55,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                     .delete(presence::delete_location),
             )
             .service(web::resource("/me/nearby").get(presence::nearby))
+            .service(web::resource("/me/nearby/stream").get(presence::nearby_stream))
             .service(web::resource("/me/location/access-log").get(presence::access_log))
             .service(web::resource("/me/export").get(me::export))
             .service(web::resource("/checkins").post(checkins::create_checkin))

@@ -196,6 +196,7 @@ pub async fn put_location(
         .store
         .run(move |conn| presence::update(conn, me, point, accuracy, None, rules, now))
         .await?;
+    state.events.publish_local(me);
     if let Update::ImpossibleTravel { speed_mps } = update {
         return Err(ApiError::unprocessable(
             "impossible_travel",
@@ -237,6 +238,7 @@ pub async fn delete_location(
         .store
         .run(move |conn| presence::clear(conn, me))
         .await?;
+    state.events.publish_local(me);
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -380,4 +382,183 @@ pub async fn access_log(
             .collect(),
         next_cursor,
     }))
+}
+
+/// How far beyond the radius a friend must go before `faraway` (so that someone standing at
+/// the edge does not flicker in and out).
+fn leave_radius(radius: f64) -> f64 {
+    radius * 1.2 + 100.0
+}
+
+/// How often a stream re-checks (for expired positions) and sends a keep-alive comment.
+const STREAM_TICK: std::time::Duration = std::time::Duration::from_secs(15);
+
+/// A friend who left.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FarawayEvent {
+    pub user: PublicUser,
+}
+
+fn sse(event: &str, data: &impl Serialize) -> actix_web::web::Bytes {
+    let data = serde_json::to_string(data).unwrap_or_else(|_| "{}".into());
+    actix_web::web::Bytes::from(format!("event: {event}\ndata: {data}\n\n"))
+}
+
+/// The stream's view of who is near: recomputes, and says who came and who left.
+struct Watch {
+    viewer: vicinity_domain::UserId,
+    radius: f64,
+    near: std::collections::HashMap<i64, vicinity_domain::User>,
+}
+
+impl Watch {
+    fn update(
+        &mut self,
+        conn: &mut vicinity_store::DbConnection,
+    ) -> Result<Vec<actix_web::web::Bytes>, vicinity_store::StoreError> {
+        let viewer = users::find(conn, self.viewer)?;
+        let now = Utc::now();
+        let candidates =
+            match presence::nearby(conn, &viewer, leave_radius(self.radius), None, now)? {
+                Nearby::Friends(friends) => friends,
+                Nearby::NoPresence | Nearby::SharingOff => Vec::new(),
+            };
+        let mut events = Vec::new();
+        let mut still = std::collections::HashMap::new();
+        let mut arrived = Vec::new();
+        for friend in candidates {
+            let id = friend.user.id.raw();
+            let was_near = self.near.contains_key(&id);
+            if was_near || friend.distance_m as f64 <= self.radius {
+                still.insert(id, friend.user.clone());
+                if !was_near {
+                    arrived.push(friend);
+                }
+            }
+        }
+        for (id, user) in &self.near {
+            if !still.contains_key(id) {
+                events.push(sse(
+                    "faraway",
+                    &FarawayEvent {
+                        user: PublicUser::from(user),
+                    },
+                ));
+            }
+        }
+        record_nearby_views(conn, self.viewer, &arrived, now)?;
+        events.extend(
+            arrived
+                .into_iter()
+                .map(|f| sse("nearby", &NearbyItem::from(f))),
+        );
+        self.near = still;
+        Ok(events)
+    }
+}
+
+/// Server-sent events about friends: `nearby` (with the same item as `GET /v1/me/nearby`)
+/// when one comes within `radius` of the caller, `faraway` when one leaves (beyond 1.2 ×
+/// radius + 100 m, or their position ends), once each, driven by position changes on any
+/// instance. The stream starts with a `nearby` event for each friend already near.
+#[utoipa::path(
+    get,
+    path = "/v1/me/nearby/stream",
+    tag = "presence",
+    params(NearbyParams),
+    security(("bearer" = ["location:read"])),
+    responses(
+        (status = 200, description = "`text/event-stream` of `nearby` and `faraway` events", content_type = "text/event-stream", body = String),
+        (status = 400, description = "A parameter cannot be read, is repeated or unknown", body = ErrorEnvelope),
+        (status = 401, description = "Missing or invalid token", body = ErrorEnvelope),
+        (status = 403, description = "Token lacks `location:read`", body = ErrorEnvelope),
+        (status = 422, description = "`radius` out of range", body = ErrorEnvelope),
+        (status = 429, description = "Too many queries; see Retry-After", body = ErrorEnvelope),
+    )
+)]
+pub async fn nearby_stream(
+    caller: Scoped<scopes::LocationRead>,
+    state: web::Data<AppState>,
+    request: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let params = query::parse(request.query_string(), &["radius"])?;
+    let mut errors = ValidationErrors::default();
+    let radius = query::radius(
+        &params,
+        DEFAULT_NEARBY_RADIUS_M,
+        MAX_NEARBY_RADIUS_M,
+        &mut errors,
+    )?;
+    let Some(radius) = radius else {
+        return Err(errors.into());
+    };
+    rate_limited(state.nearby_queries.check(caller.user_id), "nearby queries")?;
+    let me = caller.user_id;
+    let mut events = state.events.subscribe();
+    let (sender, receiver) = tokio::sync::mpsc::channel::<actix_web::web::Bytes>(64);
+    let store = state.store.clone();
+    actix_web::rt::spawn(async move {
+        let mut watch = Watch {
+            viewer: me,
+            radius,
+            near: Default::default(),
+        };
+        let mut ticker = tokio::time::interval(STREAM_TICK);
+        let mut changed = true;
+        loop {
+            if changed {
+                let (updated, out) = match store
+                    .run(move |conn| {
+                        let out = watch.update(conn);
+                        Ok((watch, out))
+                    })
+                    .await
+                {
+                    Ok(pair) => pair,
+                    Err(_) => return,
+                };
+                watch = updated;
+                match out {
+                    Ok(out) => {
+                        for chunk in out {
+                            if sender.send(chunk).await.is_err() {
+                                return;
+                            }
+                        }
+                    }
+                    Err(error) => {
+                        tracing::warn!(%error, "nearby stream ends");
+                        return;
+                    }
+                }
+            }
+            tokio::select! {
+                event = events.recv() => {
+                    changed = match event {
+                        Ok(_) => true,
+                        Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => true,
+                        Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+                    };
+                }
+                _ = ticker.tick() => {
+                    if sender.send(actix_web::web::Bytes::from_static(b": keep-alive\n\n")).await.is_err() {
+                        return;
+                    }
+                    changed = true;
+                }
+                () = sender.closed() => return,
+            }
+        }
+    });
+    let body = futures_util::stream::unfold(receiver, |mut receiver| async move {
+        receiver
+            .recv()
+            .await
+            .map(|chunk| (Ok::<_, std::convert::Infallible>(chunk), receiver))
+    });
+    Ok(HttpResponse::Ok()
+        .insert_header((actix_web::http::header::CONTENT_TYPE, "text/event-stream"))
+        .insert_header((actix_web::http::header::CACHE_CONTROL, "no-store"))
+        .insert_header(("X-Accel-Buffering", "no"))
+        .streaming(body))
 }

@@ -1,0 +1,238 @@
+//! Live nearby events over server-sent events, in one process and across two instances that
+//! share one PostgreSQL database.
+
+use std::time::Duration;
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use vicinity_geo::Point;
+
+use crate::helpers::{Backend, Session, TestApp, postgres_configured, test_database};
+use crate::on_both_backends;
+
+on_both_backends!(the_stream_says_who_came_near_and_who_left_once_each);
+
+fn origin() -> Point {
+    Point::new(40.7580, -73.9855).unwrap()
+}
+
+async fn send(
+    app: &TestApp,
+    method: Method,
+    path: &str,
+    who: &Session,
+    body: Option<Value>,
+) -> reqwest::Response {
+    let mut request = app
+        .client
+        .request(method, app.url(path))
+        .bearer_auth(&who.access_token);
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    request.send().await.unwrap()
+}
+
+async fn put_location(app: &TestApp, who: &Session, at: Point) {
+    let body = json!({"location": {"lat": at.lat(), "lng": at.lng()}});
+    let response = send(app, Method::PUT, "/v1/me/location", who, Some(body)).await;
+    assert_eq!(response.status(), StatusCode::OK);
+}
+
+async fn befriend(app: &TestApp, a: &Session, b: &Session) {
+    let body = json!({"user_id": b.user_id});
+    assert_eq!(
+        send(app, Method::POST, "/v1/me/friend-requests", a, Some(body))
+            .await
+            .status(),
+        StatusCode::CREATED
+    );
+    let path = format!("/v1/me/friend-requests/{}/accept", a.user_id);
+    assert_eq!(
+        send(app, Method::POST, &path, b, None).await.status(),
+        StatusCode::NO_CONTENT
+    );
+}
+
+/// An open event stream, read event by event.
+struct Events {
+    response: reqwest::Response,
+    buffer: String,
+}
+
+impl Events {
+    async fn open(app: &TestApp, who: &Session, radius: u32) -> Events {
+        let response = send(
+            app,
+            Method::GET,
+            &format!("/v1/me/nearby/stream?radius={radius}"),
+            who,
+            None,
+        )
+        .await;
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(response.headers()["content-type"], "text/event-stream");
+        Events {
+            response,
+            buffer: String::new(),
+        }
+    }
+
+    /// The next event's name and data, skipping keep-alive comments; `None` if none arrives in
+    /// `wait`.
+    async fn next(&mut self, wait: Duration) -> Option<(String, Value)> {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            while let Some(end) = self.buffer.find("\n\n") {
+                let block: String = self.buffer.drain(..end + 2).collect();
+                let mut name = None;
+                let mut data = None;
+                for line in block.lines() {
+                    if let Some(value) = line.strip_prefix("event: ") {
+                        name = Some(value.to_owned());
+                    } else if let Some(value) = line.strip_prefix("data: ") {
+                        data = Some(serde_json::from_str(value).unwrap());
+                    }
+                }
+                if let (Some(name), Some(data)) = (name, data) {
+                    return Some((name, data));
+                }
+            }
+            let chunk = tokio::time::timeout_at(deadline, self.response.chunk())
+                .await
+                .ok()?;
+            self.buffer
+                .push_str(std::str::from_utf8(&chunk.unwrap()?).unwrap());
+        }
+    }
+}
+
+fn unlimited(config: &mut vicinity_api::ApiConfig) {
+    config.presence.max_speed_mps = f64::MAX;
+}
+
+async fn the_stream_says_who_came_near_and_who_left_once_each(backend: Backend) {
+    let app = TestApp::spawn_with(backend, unlimited).await;
+    let ada = app.register("ada").await;
+    let bob = app.register("bob").await;
+    let cyd = app.register("cyd").await;
+    befriend(&app, &ada, &bob).await;
+    for who in [&ada, &bob] {
+        let body = json!({"location_precision": "exact"});
+        assert_eq!(
+            send(&app, Method::PATCH, "/v1/me", who, Some(body))
+                .await
+                .status(),
+            StatusCode::OK
+        );
+    }
+    put_location(&app, &ada, origin()).await;
+    let mut events = Events::open(&app, &ada, 1_000).await;
+    let wait = Duration::from_secs(5);
+    let quiet = Duration::from_millis(700);
+
+    put_location(&app, &bob, origin().destination(90.0, 300.0)).await;
+    let (name, data) = events.next(wait).await.expect("a nearby event");
+    assert_eq!(name, "nearby");
+    assert_eq!(data["user"]["username"], "bob");
+    assert_eq!(data["distance_m"], 300);
+    // Moving about inside, or just outside the radius (hysteresis), says nothing more; nor do
+    // strangers.
+    put_location(&app, &bob, origin().destination(90.0, 500.0)).await;
+    put_location(&app, &bob, origin().destination(90.0, 1_150.0)).await;
+    put_location(&app, &cyd, origin().destination(90.0, 100.0)).await;
+    assert_eq!(events.next(quiet).await, None);
+    // Well beyond: faraway, once.
+    put_location(&app, &bob, origin().destination(90.0, 5_000.0)).await;
+    let (name, data) = events.next(wait).await.expect("a faraway event");
+    assert_eq!(name, "faraway");
+    assert_eq!(data["user"]["username"], "bob");
+    put_location(&app, &bob, origin().destination(90.0, 6_000.0)).await;
+    assert_eq!(events.next(quiet).await, None);
+    // Back, then invisible: nearby, then faraway.
+    put_location(&app, &bob, origin().destination(0.0, 200.0)).await;
+    assert_eq!(events.next(wait).await.expect("nearby again").0, "nearby");
+    assert_eq!(
+        send(&app, Method::DELETE, "/v1/me/location", &bob, None)
+            .await
+            .status(),
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        events.next(wait).await.expect("faraway on clearing").0,
+        "faraway"
+    );
+}
+
+/// Two server processes' worth of state (two applications, two pools, two listeners) on one
+/// PostgreSQL database: a check-in through one is nearby through the other, and the stream
+/// on one hears the change made through the other.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_on_one_postgres_share_presence_and_events() {
+    if !postgres_configured("two_instances_on_one_postgres_share_presence_and_events") {
+        return;
+    }
+    let first = TestApp::spawn_on(test_database(Backend::Postgres), unlimited).await;
+    let second = first.second_instance(unlimited).await;
+    let ada = first.register("ada").await;
+    let bob = first.register("bob").await;
+    befriend(&first, &ada, &bob).await;
+    put_location(&second, &ada, origin()).await;
+    let mut events = Events::open(&second, &ada, 1_000).await;
+
+    // Bob checks in through the first instance.
+    let venue = origin().destination(180.0, 250.0);
+    let body = json!({"name": "Corner Deli", "category_id": "food",
+        "location": {"lat": venue.lat(), "lng": venue.lng()}});
+    let response = send(&first, Method::POST, "/v1/venues", &bob, Some(body)).await;
+    let venue_id = response.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let body = json!({"venue_id": venue_id, "location": {"lat": venue.lat(), "lng": venue.lng()},
+        "visibility": "friends"});
+    assert_eq!(
+        send(&first, Method::POST, "/v1/checkins", &bob, Some(body))
+            .await
+            .status(),
+        StatusCode::CREATED
+    );
+
+    let (name, data) = events
+        .next(Duration::from_secs(5))
+        .await
+        .expect("an event from the other instance");
+    assert_eq!(name, "nearby");
+    assert_eq!(data["user"]["username"], "bob");
+    assert_eq!(data["venue"]["id"], venue_id.as_str());
+    let nearby: Value = send(&second, Method::GET, "/v1/me/nearby", &ada, None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(nearby["items"][0]["user"]["username"], "bob");
+    // And the other way round: clearing through the second is heard on a stream on the first.
+    let mut bobs_events = Events::open(&first, &bob, 1_000).await;
+    assert_eq!(
+        bobs_events
+            .next(Duration::from_secs(5))
+            .await
+            .expect("Ada is already near")
+            .0,
+        "nearby"
+    );
+    assert_eq!(
+        send(&second, Method::DELETE, "/v1/me/location", &ada, None)
+            .await
+            .status(),
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        bobs_events
+            .next(Duration::from_secs(5))
+            .await
+            .expect("faraway across instances")
+            .0,
+        "faraway"
+    );
+}
