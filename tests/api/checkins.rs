@@ -5,7 +5,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use vicinity_geo::Point;
 
-use crate::helpers::{Backend, Session, TestApp, error_code, error_fields};
+use crate::helpers::{Backend, Session, TestApp, befriend, error_code, error_fields, send};
 use crate::on_both_backends;
 
 on_both_backends!(
@@ -23,23 +23,6 @@ const VENUE_AT: (f64, f64) = (40.7580, -73.9855);
 
 fn venue_point() -> Point {
     Point::new(VENUE_AT.0, VENUE_AT.1).unwrap()
-}
-
-async fn send(
-    app: &TestApp,
-    method: Method,
-    path: &str,
-    who: &Session,
-    body: Option<Value>,
-) -> reqwest::Response {
-    let mut request = app
-        .client
-        .request(method, app.url(path))
-        .bearer_auth(&who.access_token);
-    if let Some(body) = body {
-        request = request.json(&body);
-    }
-    request.send().await.unwrap()
 }
 
 async fn add_venue(app: &TestApp, who: &Session) -> String {
@@ -71,21 +54,6 @@ async fn check_in(app: &TestApp, who: &Session, venue: &str, visibility: &str) -
     let body: Value = response.json().await.unwrap();
     assert_eq!(status, StatusCode::CREATED, "{body}");
     body
-}
-
-async fn befriend(app: &TestApp, a: &Session, b: &Session) {
-    let body = json!({"user_id": b.user_id});
-    assert_eq!(
-        send(app, Method::POST, "/v1/me/friend-requests", a, Some(body))
-            .await
-            .status(),
-        StatusCode::CREATED
-    );
-    let path = format!("/v1/me/friend-requests/{}/accept", a.user_id);
-    assert_eq!(
-        send(app, Method::POST, &path, b, None).await.status(),
-        StatusCode::NO_CONTENT
-    );
 }
 
 async fn my_checkin_count(app: &TestApp, who: &Session) -> usize {

@@ -327,3 +327,51 @@ pub fn error_fields(body: &Value) -> Vec<&str> {
         .map(|d| d["field"].as_str().unwrap())
         .collect()
 }
+
+/// A request as `who`, with an optional JSON body.
+pub async fn send(
+    app: &TestApp,
+    method: reqwest::Method,
+    path: &str,
+    who: &Session,
+    body: Option<Value>,
+) -> Response {
+    let mut request = app
+        .client
+        .request(method, app.url(path))
+        .bearer_auth(&who.access_token);
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    request.send().await.unwrap()
+}
+
+/// `a` asks `b`, and `b` accepts.
+pub async fn befriend(app: &TestApp, a: &Session, b: &Session) {
+    let body = json!({"user_id": b.user_id});
+    let response = send(
+        app,
+        reqwest::Method::POST,
+        "/v1/me/friend-requests",
+        a,
+        Some(body),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let path = format!("/v1/me/friend-requests/{}/accept", a.user_id);
+    let response = send(app, reqwest::Method::POST, &path, b, None).await;
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+}
+
+/// `who` shares a position (accuracy 10 m).
+pub async fn put_location(app: &TestApp, who: &Session, at: vicinity_geo::Point) -> Response {
+    let body = json!({"location": {"lat": at.lat(), "lng": at.lng(), "accuracy_m": 10}});
+    send(
+        app,
+        reqwest::Method::PUT,
+        "/v1/me/location",
+        who,
+        Some(body),
+    )
+    .await
+}

@@ -7,7 +7,9 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use vicinity_geo::Point;
 
-use crate::helpers::{Backend, Session, TestApp, error_code, error_fields};
+use crate::helpers::{
+    Backend, Session, TestApp, befriend, error_code, error_fields, put_location, send,
+};
 use crate::on_both_backends;
 
 on_both_backends!(
@@ -25,28 +27,6 @@ fn origin() -> Point {
     Point::new(TIMES_SQUARE.0, TIMES_SQUARE.1).unwrap()
 }
 
-async fn send(
-    app: &TestApp,
-    method: Method,
-    path: &str,
-    who: &Session,
-    body: Option<Value>,
-) -> reqwest::Response {
-    let mut request = app
-        .client
-        .request(method, app.url(path))
-        .bearer_auth(&who.access_token);
-    if let Some(body) = body {
-        request = request.json(&body);
-    }
-    request.send().await.unwrap()
-}
-
-async fn put_location(app: &TestApp, who: &Session, at: Point) -> reqwest::Response {
-    let body = json!({"location": {"lat": at.lat(), "lng": at.lng(), "accuracy_m": 10}});
-    send(app, Method::PUT, "/v1/me/location", who, Some(body)).await
-}
-
 async fn set_precision(app: &TestApp, who: &Session, level: &str) {
     let body = json!({"location_precision": level});
     assert_eq!(
@@ -54,21 +34,6 @@ async fn set_precision(app: &TestApp, who: &Session, level: &str) {
             .await
             .status(),
         StatusCode::OK
-    );
-}
-
-async fn befriend(app: &TestApp, a: &Session, b: &Session) {
-    let body = json!({"user_id": b.user_id});
-    assert_eq!(
-        send(app, Method::POST, "/v1/me/friend-requests", a, Some(body))
-            .await
-            .status(),
-        StatusCode::CREATED
-    );
-    let path = format!("/v1/me/friend-requests/{}/accept", a.user_id);
-    assert_eq!(
-        send(app, Method::POST, &path, b, None).await.status(),
-        StatusCode::NO_CONTENT
     );
 }
 

@@ -7,7 +7,9 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use vicinity_geo::Point;
 
-use crate::helpers::{Backend, Session, TestApp, postgres_configured, test_database};
+use crate::helpers::{
+    self, Backend, Session, TestApp, befriend, postgres_configured, send, test_database,
+};
 use crate::on_both_backends;
 
 on_both_backends!(the_stream_says_who_came_near_and_who_left_once_each);
@@ -16,41 +18,11 @@ fn origin() -> Point {
     Point::new(40.7580, -73.9855).unwrap()
 }
 
-async fn send(
-    app: &TestApp,
-    method: Method,
-    path: &str,
-    who: &Session,
-    body: Option<Value>,
-) -> reqwest::Response {
-    let mut request = app
-        .client
-        .request(method, app.url(path))
-        .bearer_auth(&who.access_token);
-    if let Some(body) = body {
-        request = request.json(&body);
-    }
-    request.send().await.unwrap()
-}
-
-async fn put_location(app: &TestApp, who: &Session, at: Point) {
-    let body = json!({"location": {"lat": at.lat(), "lng": at.lng()}});
-    let response = send(app, Method::PUT, "/v1/me/location", who, Some(body)).await;
-    assert_eq!(response.status(), StatusCode::OK);
-}
-
-async fn befriend(app: &TestApp, a: &Session, b: &Session) {
-    let body = json!({"user_id": b.user_id});
+/// `who` moves to `at`, which must be accepted.
+async fn moved(app: &TestApp, who: &Session, at: Point) {
     assert_eq!(
-        send(app, Method::POST, "/v1/me/friend-requests", a, Some(body))
-            .await
-            .status(),
-        StatusCode::CREATED
-    );
-    let path = format!("/v1/me/friend-requests/{}/accept", a.user_id);
-    assert_eq!(
-        send(app, Method::POST, &path, b, None).await.status(),
-        StatusCode::NO_CONTENT
+        helpers::put_location(app, who, at).await.status(),
+        StatusCode::OK
     );
 }
 
@@ -126,31 +98,31 @@ async fn the_stream_says_who_came_near_and_who_left_once_each(backend: Backend) 
             StatusCode::OK
         );
     }
-    put_location(&app, &ada, origin()).await;
+    moved(&app, &ada, origin()).await;
     let mut events = Events::open(&app, &ada, 1_000).await;
     let wait = Duration::from_secs(5);
     let quiet = Duration::from_millis(700);
 
-    put_location(&app, &bob, origin().destination(90.0, 300.0)).await;
+    moved(&app, &bob, origin().destination(90.0, 300.0)).await;
     let (name, data) = events.next(wait).await.expect("a nearby event");
     assert_eq!(name, "nearby");
     assert_eq!(data["user"]["username"], "bob");
     assert_eq!(data["distance_m"], 300);
     // Moving about inside, or just outside the radius (hysteresis), says nothing more; nor do
     // strangers.
-    put_location(&app, &bob, origin().destination(90.0, 500.0)).await;
-    put_location(&app, &bob, origin().destination(90.0, 1_150.0)).await;
-    put_location(&app, &cyd, origin().destination(90.0, 100.0)).await;
+    moved(&app, &bob, origin().destination(90.0, 500.0)).await;
+    moved(&app, &bob, origin().destination(90.0, 1_150.0)).await;
+    moved(&app, &cyd, origin().destination(90.0, 100.0)).await;
     assert_eq!(events.next(quiet).await, None);
     // Well beyond: faraway, once.
-    put_location(&app, &bob, origin().destination(90.0, 5_000.0)).await;
+    moved(&app, &bob, origin().destination(90.0, 5_000.0)).await;
     let (name, data) = events.next(wait).await.expect("a faraway event");
     assert_eq!(name, "faraway");
     assert_eq!(data["user"]["username"], "bob");
-    put_location(&app, &bob, origin().destination(90.0, 6_000.0)).await;
+    moved(&app, &bob, origin().destination(90.0, 6_000.0)).await;
     assert_eq!(events.next(quiet).await, None);
     // Back, then invisible: nearby, then faraway.
-    put_location(&app, &bob, origin().destination(0.0, 200.0)).await;
+    moved(&app, &bob, origin().destination(0.0, 200.0)).await;
     assert_eq!(events.next(wait).await.expect("nearby again").0, "nearby");
     assert_eq!(
         send(&app, Method::DELETE, "/v1/me/location", &bob, None)
@@ -177,7 +149,7 @@ async fn two_instances_on_one_postgres_share_presence_and_events() {
     let ada = first.register("ada").await;
     let bob = first.register("bob").await;
     befriend(&first, &ada, &bob).await;
-    put_location(&second, &ada, origin()).await;
+    moved(&second, &ada, origin()).await;
     let mut events = Events::open(&second, &ada, 1_000).await;
 
     // Bob checks in through the first instance.

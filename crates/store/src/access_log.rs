@@ -67,43 +67,25 @@ pub fn record(
             })
             .collect()
     };
-    // ON CONFLICT does not pass through the multi-backend connection; the statement is the same.
     let update = (
         location_access::views.eq(location_access::views + 1),
         location_access::last_at.eq(excluded(location_access::last_at)),
         location_access::precision.eq(excluded(location_access::precision)),
     );
-    match conn {
-        DbConnection::Pg(pg) => {
-            for row in rows() {
-                diesel::insert_into(location_access::table)
-                    .values(row)
-                    .on_conflict((
-                        location_access::subject_id,
-                        location_access::viewer_id,
-                        location_access::via,
-                        location_access::day,
-                    ))
-                    .do_update()
-                    .set(update)
-                    .execute(pg)?;
-            }
-        }
-        DbConnection::Sqlite(sqlite) => {
-            for row in rows() {
-                diesel::insert_into(location_access::table)
-                    .values(row)
-                    .on_conflict((
-                        location_access::subject_id,
-                        location_access::viewer_id,
-                        location_access::via,
-                        location_access::day,
-                    ))
-                    .do_update()
-                    .set(update)
-                    .execute(sqlite)?;
-            }
-        }
+    for row in rows() {
+        on_each_backend!(&mut *conn, |backend| {
+            diesel::insert_into(location_access::table)
+                .values(row)
+                .on_conflict((
+                    location_access::subject_id,
+                    location_access::viewer_id,
+                    location_access::via,
+                    location_access::day,
+                ))
+                .do_update()
+                .set(update)
+                .execute(backend)?
+        });
     }
     Ok(())
 }

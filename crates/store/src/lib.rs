@@ -4,6 +4,18 @@
 //! functions (in `users`, `tokens`, …) take `&mut DbConnection`, so the caller owns the
 //! transaction; [`Store::run`] moves blocking database work off the async executor.
 
+/// Runs one diesel statement on whichever backend `conn` holds, for the statements the
+/// multi-backend connection cannot pass (multi-row INSERT, ON CONFLICT): the body is written
+/// once and compiled for each backend.
+macro_rules! on_each_backend {
+    ($conn:expr, |$backend:ident| $body:expr) => {
+        match $conn {
+            $crate::DbConnection::Pg($backend) => $body,
+            $crate::DbConnection::Sqlite($backend) => $body,
+        }
+    };
+}
+
 pub mod access_log;
 pub mod checkins;
 mod connection;

@@ -283,17 +283,12 @@ pub fn insert_batch(
             .map(|(id, details, location)| row_values(id.raw(), details, *location, None, at))
             .collect()
     };
-    // Multi-row INSERT and ON CONFLICT do not pass through the multi-backend connection.
-    let inserted = match conn {
-        DbConnection::Pg(pg) => diesel::insert_into(venues::table)
+    let inserted = on_each_backend!(conn, |backend| {
+        diesel::insert_into(venues::table)
             .values(rows())
             .on_conflict_do_nothing()
-            .execute(pg)?,
-        DbConnection::Sqlite(sqlite) => diesel::insert_into(venues::table)
-            .values(rows())
-            .on_conflict_do_nothing()
-            .execute(sqlite)?,
-    };
+            .execute(backend)?
+    });
     Ok(inserted)
 }
 

@@ -252,13 +252,7 @@ pub async fn export(
                 |e| e.key,
             )?
             .into_iter()
-            .map(|entry| AccessEntry {
-                viewer: PublicUser::from(&entry.viewer),
-                via: entry.via,
-                precision: entry.precision,
-                views: entry.views,
-                last_seen_at: entry.last_at,
-            })
+            .map(AccessEntry::from)
             .collect();
             let venues_added = venues::added_by(conn, me)?
                 .into_iter()

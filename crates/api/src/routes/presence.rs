@@ -155,6 +155,27 @@ pub(crate) fn record_nearby_views(
     access_log::record(conn, &views, now)
 }
 
+/// The `radius` of a nearby query, once the caller's rate allows another query.
+fn nearby_request(
+    state: &AppState,
+    request: &HttpRequest,
+    caller: vicinity_domain::UserId,
+) -> Result<f64, ApiError> {
+    let params = query::parse(request.query_string(), &["radius"])?;
+    let mut errors = ValidationErrors::default();
+    let radius = query::radius(
+        &params,
+        DEFAULT_NEARBY_RADIUS_M,
+        MAX_NEARBY_RADIUS_M,
+        &mut errors,
+    )?;
+    let Some(radius) = radius else {
+        return Err(errors.into());
+    };
+    rate_limited(state.nearby_queries.check(caller), "nearby queries")?;
+    Ok(radius)
+}
+
 fn rate_limited(result: Result<(), u64>, what: &str) -> Result<(), ApiError> {
     result.map_err(|seconds| ApiError::rate_limited(seconds, what))
 }
@@ -265,18 +286,7 @@ pub async fn nearby(
     state: web::Data<AppState>,
     request: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    let params = query::parse(request.query_string(), &["radius"])?;
-    let mut errors = ValidationErrors::default();
-    let radius = query::radius(
-        &params,
-        DEFAULT_NEARBY_RADIUS_M,
-        MAX_NEARBY_RADIUS_M,
-        &mut errors,
-    )?;
-    let Some(radius) = radius else {
-        return Err(errors.into());
-    };
-    rate_limited(state.nearby_queries.check(caller.user_id), "nearby queries")?;
+    let radius = nearby_request(&state, &request, caller.user_id)?;
     let me = caller.user_id;
     let outcome = state
         .store
@@ -318,6 +328,18 @@ pub struct AccessEntry {
     /// How many times that day.
     pub views: i64,
     pub last_seen_at: DateTime<Utc>,
+}
+
+impl From<access_log::Entry> for AccessEntry {
+    fn from(entry: access_log::Entry) -> Self {
+        Self {
+            viewer: PublicUser::from(&entry.viewer),
+            via: entry.via,
+            precision: entry.precision,
+            views: entry.views,
+            last_seen_at: entry.last_at,
+        }
+    }
 }
 
 /// A page of the access log.
@@ -370,16 +392,7 @@ pub async fn access_log(
             .seal(&fingerprint, &query::encode_pair(last.key))
     });
     Ok(HttpResponse::Ok().json(AccessPage {
-        items: entries
-            .into_iter()
-            .map(|entry| AccessEntry {
-                viewer: PublicUser::from(&entry.viewer),
-                via: entry.via,
-                precision: entry.precision,
-                views: entry.views,
-                last_seen_at: entry.last_at,
-            })
-            .collect(),
+        items: entries.into_iter().map(AccessEntry::from).collect(),
         next_cursor,
     }))
 }
@@ -481,18 +494,7 @@ pub async fn nearby_stream(
     state: web::Data<AppState>,
     request: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    let params = query::parse(request.query_string(), &["radius"])?;
-    let mut errors = ValidationErrors::default();
-    let radius = query::radius(
-        &params,
-        DEFAULT_NEARBY_RADIUS_M,
-        MAX_NEARBY_RADIUS_M,
-        &mut errors,
-    )?;
-    let Some(radius) = radius else {
-        return Err(errors.into());
-    };
-    rate_limited(state.nearby_queries.check(caller.user_id), "nearby queries")?;
+    let radius = nearby_request(&state, &request, caller.user_id)?;
     let me = caller.user_id;
     let mut events = state.events.subscribe();
     let (sender, receiver) = tokio::sync::mpsc::channel::<actix_web::web::Bytes>(64);
