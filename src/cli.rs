@@ -149,6 +149,7 @@ fn serve(settings: &Settings) -> Result<(), CliError> {
         let app = Application::build(config, store.clone(), keys)?;
         let address = app.address();
         let handle = app.handle();
+        let streams = app.stream_closer();
         let stop_requested = stop_signal()?;
         let mut server = tokio::spawn(app.run_until_stopped());
         announce(&format!(
@@ -164,6 +165,7 @@ fn serve(settings: &Settings) -> Result<(), CliError> {
             finished = &mut server => return finished.map_err(std::io::Error::other)?.map_err(Into::into),
             signal = stop_requested => tracing::info!(signal, "stopping: finishing in-flight requests"),
         }
+        streams.close();
         handle.stop(true).await;
         server.await.map_err(std::io::Error::other)??;
         Ok::<(), CliError>(())

@@ -17,7 +17,7 @@ on_both_backends!(a_restarted_server_keeps_accounts_and_keys);
 
 const BINARY: &str = env!("CARGO_BIN_EXE_vicinity");
 
-fn vicinity(data_dir: &Path, database: Option<&DatabaseUrl>) -> Command {
+pub(crate) fn vicinity(data_dir: &Path, database: Option<&DatabaseUrl>) -> Command {
     let mut command = Command::new(BINARY);
     command
         .env_clear()
@@ -37,7 +37,7 @@ fn vicinity(data_dir: &Path, database: Option<&DatabaseUrl>) -> Command {
 }
 
 /// Starts the server and waits for the line that says where it listens.
-async fn start(mut command: Command) -> (Child, String) {
+pub(crate) async fn start(mut command: Command) -> (Child, String) {
     let mut child = command.spawn().unwrap();
     let stdout = child.stdout.take().unwrap();
     let mut lines = BufReader::new(stdout).lines();
@@ -57,7 +57,7 @@ async fn start(mut command: Command) -> (Child, String) {
 }
 
 /// Sends SIGTERM and expects a clean exit.
-async fn terminate(mut child: Child) {
+pub(crate) async fn terminate(mut child: Child) {
     let pid = child.id().unwrap().to_string();
     let status = std::process::Command::new("kill")
         .args(["-TERM", &pid])

@@ -72,11 +72,8 @@ pub struct TestApp {
     server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
     store: Option<Store>,
     _key_dir: tempfile::TempDir,
-    /// The database's URL, for a second instance on it.
-    database_url: DatabaseUrl,
-    // Dropped last: the server must not outlive its database. A second instance does not own
-    // it (the first does).
-    _database: Option<TestDatabase>,
+    // Dropped last: the server must not outlive its database.
+    _database: TestDatabase,
 }
 
 /// A signed-in user as the tests see them.
@@ -98,27 +95,9 @@ impl TestApp {
     }
 
     pub async fn spawn_on(database: TestDatabase, adjust: impl FnOnce(&mut ApiConfig)) -> TestApp {
-        let url = database.url().clone();
-        Self::start(url, Some(database), None, adjust).await
-    }
-
-    /// Another server on the same database with the same signing key, as a second instance
-    /// behind a load balancer would be.
-    pub async fn second_instance(&self, adjust: impl FnOnce(&mut ApiConfig)) -> TestApp {
-        Self::start(self.database_url.clone(), None, Some(&self.key_pem), adjust).await
-    }
-
-    async fn start(
-        url: DatabaseUrl,
-        database: Option<TestDatabase>,
-        key_pem: Option<&str>,
-        adjust: impl FnOnce(&mut ApiConfig),
-    ) -> TestApp {
+        let url: DatabaseUrl = database.url().clone();
         let key_dir = tempfile::tempdir().unwrap();
         let key_path = key_dir.path().join("signing-key.pem");
-        if let Some(pem) = key_pem {
-            std::fs::write(&key_path, pem).unwrap();
-        }
         let (keys, _) = SigningKeys::load_or_create(&key_path, true).unwrap();
         let key_pem = std::fs::read_to_string(&key_path).unwrap();
         let kid = keys.kid().to_owned();
@@ -130,7 +109,6 @@ impl TestApp {
             ..ApiConfig::default()
         };
         adjust(&mut config);
-        let database_url = url.clone();
         let store = tokio::task::spawn_blocking(move || {
             let store = Store::connect(&url, &PoolOptions::default()).unwrap();
             store.migrate().unwrap();
@@ -155,7 +133,6 @@ impl TestApp {
             server: Some(server),
             store: Some(store),
             _key_dir: key_dir,
-            database_url,
             _database: database,
         }
     }
@@ -163,7 +140,7 @@ impl TestApp {
     /// Takes the database away under the running server (PostgreSQL only).
     pub fn lose_database(&self) {
         assert!(
-            self._database.as_ref().is_some_and(TestDatabase::drop_now),
+            self._database.drop_now(),
             "only a PostgreSQL database can be taken away"
         );
     }

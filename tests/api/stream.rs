@@ -7,6 +7,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use vicinity_geo::Point;
 
+use crate::binary::{start, terminate, vicinity};
 use crate::helpers::{
     self, Backend, Session, TestApp, befriend, postgres_configured, send, test_database,
 };
@@ -34,14 +35,16 @@ struct Events {
 
 impl Events {
     async fn open(app: &TestApp, who: &Session, radius: u32) -> Events {
-        let response = send(
-            app,
-            Method::GET,
-            &format!("/v1/me/nearby/stream?radius={radius}"),
-            who,
-            None,
-        )
-        .await;
+        Self::connect(&app.client, &app.address, &who.access_token, radius).await
+    }
+
+    async fn connect(client: &reqwest::Client, base: &str, token: &str, radius: u32) -> Events {
+        let response = client
+            .get(format!("{base}/v1/me/nearby/stream?radius={radius}"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(response.status(), StatusCode::OK);
         assert_eq!(response.headers()["content-type"], "text/event-stream");
         Events {
@@ -136,55 +139,130 @@ async fn the_stream_says_who_came_near_and_who_left_once_each(backend: Backend) 
     );
 }
 
-/// Two server processes' worth of state (two applications, two pools, two listeners) on one
-/// PostgreSQL database: a check-in through one is nearby through the other, and the stream
-/// on one hears the change made through the other.
+/// Registers through `base` and returns (user id, access token).
+async fn register(client: &reqwest::Client, base: &str, name: &str) -> (String, String) {
+    let body = json!({"username": name, "email": format!("{name}@example.com"),
+        "password": "correct horse battery staple"});
+    let response = client
+        .post(format!("{base}/v1/auth/register"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let body: Value = response.json().await.unwrap();
+    (
+        body["user"]["id"].as_str().unwrap().to_owned(),
+        body["access_token"].as_str().unwrap().to_owned(),
+    )
+}
+
+async fn call(
+    client: &reqwest::Client,
+    method: Method,
+    url: String,
+    token: &str,
+    body: Option<Value>,
+) -> reqwest::Response {
+    let mut request = client.request(method, url).bearer_auth(token);
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    request.send().await.unwrap()
+}
+
+/// Two `vicinity` server processes on one PostgreSQL database (sharing the signing key, as
+/// instances behind a load balancer do): a check-in through one is nearby through the other,
+/// and the stream on each hears the changes made through the other.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_instances_on_one_postgres_share_presence_and_events() {
-    if !postgres_configured("two_instances_on_one_postgres_share_presence_and_events") {
+async fn two_server_processes_on_one_postgres_share_presence_and_events() {
+    if !postgres_configured("two_server_processes_on_one_postgres_share_presence_and_events") {
         return;
     }
-    let first = TestApp::spawn_on(test_database(Backend::Postgres), unlimited).await;
-    let second = first.second_instance(unlimited).await;
-    let ada = first.register("ada").await;
-    let bob = first.register("bob").await;
-    befriend(&first, &ada, &bob).await;
-    moved(&second, &ada, origin()).await;
-    let mut events = Events::open(&second, &ada, 1_000).await;
+    let database = test_database(Backend::Postgres);
+    let data_dir = tempfile::tempdir().unwrap();
+    let (first_process, first) = start(vicinity(data_dir.path(), Some(database.url()))).await;
+    let (second_process, second) = start(vicinity(data_dir.path(), Some(database.url()))).await;
+    assert_ne!(first, second);
+    let client = reqwest::Client::new();
+    let (ada_id, ada) = register(&client, &first, "ada").await;
+    let (bob_id, bob) = register(&client, &second, "bob").await;
+    let body = json!({"user_id": bob_id});
+    let response = call(
+        &client,
+        Method::POST,
+        format!("{first}/v1/me/friend-requests"),
+        &ada,
+        Some(body),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let url = format!("{second}/v1/me/friend-requests/{ada_id}/accept");
+    assert_eq!(
+        call(&client, Method::POST, url, &bob, None).await.status(),
+        StatusCode::NO_CONTENT
+    );
+    let here = json!({"location": {"lat": origin().lat(), "lng": origin().lng()}});
+    let response = call(
+        &client,
+        Method::PUT,
+        format!("{second}/v1/me/location"),
+        &ada,
+        Some(here),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let mut events = Events::connect(&client, &second, &ada, 1_000).await;
 
-    // Bob checks in through the first instance.
+    // Bob checks in through the first process.
     let venue = origin().destination(180.0, 250.0);
     let body = json!({"name": "Corner Deli", "category_id": "food",
         "location": {"lat": venue.lat(), "lng": venue.lng()}});
-    let response = send(&first, Method::POST, "/v1/venues", &bob, Some(body)).await;
+    let response = call(
+        &client,
+        Method::POST,
+        format!("{first}/v1/venues"),
+        &bob,
+        Some(body),
+    )
+    .await;
     let venue_id = response.json::<Value>().await.unwrap()["id"]
         .as_str()
         .unwrap()
         .to_owned();
     let body = json!({"venue_id": venue_id, "location": {"lat": venue.lat(), "lng": venue.lng()},
         "visibility": "friends"});
-    assert_eq!(
-        send(&first, Method::POST, "/v1/checkins", &bob, Some(body))
-            .await
-            .status(),
-        StatusCode::CREATED
-    );
+    let response = call(
+        &client,
+        Method::POST,
+        format!("{first}/v1/checkins"),
+        &bob,
+        Some(body),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::CREATED);
 
     let (name, data) = events
         .next(Duration::from_secs(5))
         .await
-        .expect("an event from the other instance");
+        .expect("an event from the other process");
     assert_eq!(name, "nearby");
     assert_eq!(data["user"]["username"], "bob");
     assert_eq!(data["venue"]["id"], venue_id.as_str());
-    let nearby: Value = send(&second, Method::GET, "/v1/me/nearby", &ada, None)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let nearby: Value = call(
+        &client,
+        Method::GET,
+        format!("{second}/v1/me/nearby"),
+        &ada,
+        None,
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
     assert_eq!(nearby["items"][0]["user"]["username"], "bob");
-    // And the other way round: clearing through the second is heard on a stream on the first.
-    let mut bobs_events = Events::open(&first, &bob, 1_000).await;
+    // The other way round: clearing through the second is heard on a stream on the first.
+    let mut bobs_events = Events::connect(&client, &first, &bob, 1_000).await;
     assert_eq!(
         bobs_events
             .next(Duration::from_secs(5))
@@ -193,18 +271,36 @@ async fn two_instances_on_one_postgres_share_presence_and_events() {
             .0,
         "nearby"
     );
-    assert_eq!(
-        send(&second, Method::DELETE, "/v1/me/location", &ada, None)
-            .await
-            .status(),
-        StatusCode::NO_CONTENT
-    );
+    let response = call(
+        &client,
+        Method::DELETE,
+        format!("{second}/v1/me/location"),
+        &ada,
+        None,
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
     assert_eq!(
         bobs_events
             .next(Duration::from_secs(5))
             .await
-            .expect("faraway across instances")
+            .expect("faraway across processes")
             .0,
         "faraway"
     );
+    // A graceful stop ends open streams at once instead of waiting for them.
+    terminate(first_process).await;
+    terminate(second_process).await;
+    // Ada's own position ended too, so Bob left her view before the stop.
+    let (name, _) = events
+        .next(Duration::from_secs(5))
+        .await
+        .expect("faraway for Ada");
+    assert_eq!(name, "faraway");
+    assert_eq!(
+        events.next(Duration::from_secs(5)).await,
+        None,
+        "the stream ended"
+    );
+    assert_eq!(bobs_events.next(Duration::from_secs(5)).await, None);
 }

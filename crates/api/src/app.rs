@@ -1,6 +1,7 @@
 //! The application: shared state, the actix app, and the server that runs it.
 
 use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
 
 use actix_web::dev::{Server, ServerHandle};
 use actix_web::middleware::from_fn;
@@ -32,12 +33,26 @@ pub struct AppState {
     pub(crate) location_updates: PerUser,
     pub(crate) nearby_queries: PerUser,
     pub(crate) events: PresenceEvents,
+    /// Becomes `true` when the server is about to stop.
+    pub(crate) closing: tokio::sync::watch::Receiver<bool>,
 }
 
 /// A bound, ready-to-run server. Tests build it exactly as the binary does, on port 0.
 pub struct Application {
     server: Server,
     address: SocketAddr,
+    closing: Arc<tokio::sync::watch::Sender<bool>>,
+}
+
+/// Ends the long-lived responses (event streams) so that a graceful stop does not wait for
+/// them: call it before stopping the server. Clients reconnect, to another instance.
+#[derive(Clone)]
+pub struct StreamCloser(Arc<tokio::sync::watch::Sender<bool>>);
+
+impl StreamCloser {
+    pub fn close(&self) {
+        self.0.send_replace(true);
+    }
 }
 
 async fn unknown_route() -> Result<HttpResponse, ApiError> {
@@ -51,6 +66,8 @@ impl Application {
         let passwords = Passwords::new()
             .map_err(|_| std::io::Error::other("cannot prepare the password hasher"))?;
         let events = PresenceEvents::start(store.url());
+        let (closing, closing_receiver) = tokio::sync::watch::channel(false);
+        let closing = Arc::new(closing);
         let cursors = Cursors::new(keys.derive_secret("pagination cursors"));
         let tokens = AccessTokens::new(
             keys,
@@ -69,6 +86,7 @@ impl Application {
             location_updates: PerUser::new(config.location_update_limit),
             nearby_queries: PerUser::new(config.nearby_limit),
             events,
+            closing: closing_receiver,
         });
         let limit = config.body_limit_bytes;
         let mut server = HttpServer::new(move || {
@@ -88,12 +106,21 @@ impl Application {
             server = server.workers(workers.max(1));
         }
         let server = server.listen(listener)?.run();
-        Ok(Self { server, address })
+        Ok(Self {
+            server,
+            address,
+            closing,
+        })
     }
 
     /// Where the server listens (with the real port when bound to port 0).
     pub fn address(&self) -> SocketAddr {
         self.address
+    }
+
+    /// Ends open event streams; see [`StreamCloser`].
+    pub fn stream_closer(&self) -> StreamCloser {
+        StreamCloser(Arc::clone(&self.closing))
     }
 
     pub fn handle(&self) -> ServerHandle {

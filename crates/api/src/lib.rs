@@ -11,7 +11,7 @@ mod openapi;
 mod request;
 mod routes;
 
-pub use app::Application;
+pub use app::{Application, StreamCloser};
 pub use auth::keys::{KeyError, SigningKeys};
 pub use config::{ApiConfig, LoginThrottleConfig, RateLimit};
 pub use error::ApiError;

@@ -499,6 +499,7 @@ pub async fn nearby_stream(
     let mut events = state.events.subscribe();
     let (sender, receiver) = tokio::sync::mpsc::channel::<actix_web::web::Bytes>(64);
     let store = state.store.clone();
+    let mut closing = state.closing.clone();
     actix_web::rt::spawn(async move {
         let mut watch = Watch {
             viewer: me,
@@ -549,6 +550,7 @@ pub async fn nearby_stream(
                     changed = true;
                 }
                 () = sender.closed() => return,
+                _ = closing.wait_for(|closing| *closing) => return,
             }
         }
     });
