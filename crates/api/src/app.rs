@@ -8,6 +8,7 @@ use actix_web::middleware::from_fn;
 use actix_web::{App, HttpResponse, HttpServer, web};
 use vicinity_store::Store;
 use vicinity_store::events::PresenceEvents;
+use vicinity_store::maintenance::prune;
 
 use crate::auth::access::AccessTokens;
 use crate::auth::keys::SigningKeys;
@@ -59,6 +60,30 @@ async fn unknown_route() -> Result<HttpResponse, ApiError> {
     Err(ApiError::not_found("no such resource"))
 }
 
+/// Deletes expired positions and stale records every `maintenance_interval` until the server
+/// begins to stop. Every instance runs it; the deletions are idempotent.
+fn spawn_maintenance(
+    store: Store,
+    config: &ApiConfig,
+    mut closing: tokio::sync::watch::Receiver<bool>,
+) {
+    let (period, retention) = (config.maintenance_interval, config.retention);
+    tokio::spawn(async move {
+        let mut ticker = tokio::time::interval(period.max(std::time::Duration::from_secs(1)));
+        loop {
+            tokio::select! {
+                _ = ticker.tick() => {}
+                _ = closing.wait_for(|closing| *closing) => return,
+            }
+            let now = chrono::Utc::now();
+            match store.run(move |conn| prune(conn, retention, now)).await {
+                Ok(pruned) => tracing::debug!(?pruned, "maintenance pass"),
+                Err(error) => tracing::warn!(%error, "maintenance pass failed"),
+            }
+        }
+    });
+}
+
 impl Application {
     pub fn build(config: ApiConfig, store: Store, keys: SigningKeys) -> std::io::Result<Self> {
         let listener = TcpListener::bind(&config.bind)?;
@@ -66,6 +91,7 @@ impl Application {
         let passwords = Passwords::new()
             .map_err(|_| std::io::Error::other("cannot prepare the password hasher"))?;
         let events = PresenceEvents::start(store.url());
+        let store_for_maintenance = store.clone();
         let (closing, closing_receiver) = tokio::sync::watch::channel(false);
         let closing = Arc::new(closing);
         let cursors = Cursors::new(keys.derive_secret("pagination cursors"));
@@ -106,6 +132,7 @@ impl Application {
             server = server.workers(workers.max(1));
         }
         let server = server.listen(listener)?.run();
+        spawn_maintenance(store_for_maintenance, &config, closing.subscribe());
         Ok(Self {
             server,
             address,

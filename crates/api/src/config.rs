@@ -1,6 +1,7 @@
 //! Settings of the HTTP layer; the binary fills them from the environment.
 
 use std::time::Duration;
+use vicinity_store::maintenance::Retention;
 use vicinity_store::presence::PresenceRules;
 use vicinity_store::social::SocialLimits;
 
@@ -35,6 +36,9 @@ pub struct ApiConfig {
     pub location_update_limit: RateLimit,
     /// Nearby queries allowed per person.
     pub nearby_limit: RateLimit,
+    /// How often expired positions and stale records are deleted.
+    pub maintenance_interval: Duration,
+    pub retention: Retention,
 }
 
 /// A per-person rate: a burst, refilled at one request per period.
@@ -88,6 +92,8 @@ impl Default for ApiConfig {
                 burst: 30,
                 period: Duration::from_secs(1),
             },
+            maintenance_interval: Duration::from_secs(600),
+            retention: Retention::default(),
         }
     }
 }

@@ -21,6 +21,7 @@ pub mod checkins;
 mod connection;
 mod error;
 pub mod events;
+pub mod maintenance;
 mod migrations;
 pub mod presence;
 pub mod schema;

@@ -225,3 +225,64 @@ fn impossible_travel_is_refused_and_clearing_forgets() {
         store.close(std::time::Duration::from_secs(5));
     }
 }
+
+#[test]
+fn expired_presence_and_stale_records_are_pruned() {
+    use vicinity_store::maintenance::{Pruned, Retention, prune};
+    for db in databases("expired_presence_is_pruned") {
+        let store = Store::connect(db.url(), &PoolOptions::default()).unwrap();
+        store.migrate().unwrap();
+        store
+            .run_blocking(|conn| {
+                let ada = person(conn, "ada", PrecisionLevel::Exact);
+                let bob = person(conn, "bob", PrecisionLevel::Exact);
+                let rules = PresenceRules::default();
+                let now = Utc::now();
+                let here = Point::new(1.0, 2.0).unwrap();
+                presence::update(
+                    conn,
+                    ada.id,
+                    here,
+                    None,
+                    None,
+                    rules,
+                    now - Duration::hours(4),
+                )
+                .unwrap();
+                presence::update(conn, bob.id, here, None, None, rules, now).unwrap();
+                vicinity_store::checkins::claim_key(
+                    conn,
+                    ada.id,
+                    "old",
+                    "h",
+                    now - Duration::hours(25),
+                )
+                .unwrap();
+                vicinity_store::checkins::claim_key(conn, ada.id, "new", "h", now).unwrap();
+                let pruned = prune(conn, Retention::default(), now).unwrap();
+                assert_eq!(
+                    pruned,
+                    Pruned {
+                        presence: 1,
+                        idempotency_keys: 1,
+                        access_log: 0,
+                        refresh_tokens: 0
+                    }
+                );
+                // Ada's expired position is gone, not merely hidden; Bob's current one stays.
+                assert!(
+                    presence::current(conn, ada.id, chrono::DateTime::<Utc>::MIN_UTC)
+                        .unwrap()
+                        .is_none()
+                );
+                assert!(presence::current(conn, bob.id, now).unwrap().is_some());
+                assert_eq!(
+                    prune(conn, Retention::default(), now).unwrap(),
+                    Pruned::default()
+                );
+                Ok(())
+            })
+            .unwrap();
+        store.close(std::time::Duration::from_secs(5));
+    }
+}

@@ -1,0 +1,67 @@
+//! Housekeeping: data that has served its purpose is deleted, above all locations (DESIGN.md
+//! §5: expired presence is pruned, not kept).
+
+use chrono::{DateTime, Duration, Utc};
+use diesel::prelude::*;
+
+use crate::schema::{idempotency_keys, location_access, presence, refresh_tokens};
+use crate::time::to_micros;
+use crate::{DbConnection, StoreError};
+
+/// How long each kind of data is kept once it stops mattering.
+#[derive(Debug, Clone, Copy)]
+pub struct Retention {
+    /// Idempotency keys: long enough for any client's retries.
+    pub idempotency_keys: Duration,
+    /// Rows of the location-access log.
+    pub access_log: Duration,
+    /// Refresh tokens past their expiry (kept a little for clearer errors).
+    pub expired_refresh_tokens: Duration,
+}
+
+impl Default for Retention {
+    fn default() -> Self {
+        Self {
+            idempotency_keys: Duration::hours(24),
+            access_log: Duration::days(90),
+            expired_refresh_tokens: Duration::days(1),
+        }
+    }
+}
+
+/// What one pass deleted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Pruned {
+    pub presence: usize,
+    pub idempotency_keys: usize,
+    pub access_log: usize,
+    pub refresh_tokens: usize,
+}
+
+/// Deletes expired presence at once, and the rest after its retention.
+pub fn prune(
+    conn: &mut DbConnection,
+    retention: Retention,
+    now: DateTime<Utc>,
+) -> Result<Pruned, StoreError> {
+    let at = to_micros(now);
+    Ok(Pruned {
+        presence: diesel::delete(presence::table.filter(presence::expires_at.le(at)))
+            .execute(conn)?,
+        idempotency_keys: diesel::delete(
+            idempotency_keys::table.filter(
+                idempotency_keys::created_at.lt(to_micros(now - retention.idempotency_keys)),
+            ),
+        )
+        .execute(conn)?,
+        access_log: diesel::delete(
+            location_access::table
+                .filter(location_access::last_at.lt(to_micros(now - retention.access_log))),
+        )
+        .execute(conn)?,
+        refresh_tokens: diesel::delete(refresh_tokens::table.filter(
+            refresh_tokens::expires_at.lt(to_micros(now - retention.expired_refresh_tokens)),
+        ))
+        .execute(conn)?,
+    })
+}
