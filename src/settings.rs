@@ -124,6 +124,26 @@ pub struct Settings {
         value_parser = parse_duration)]
     pub shutdown_timeout: Duration,
 
+    /// How long a shared position counts for "nearby" (`3h`).
+    #[arg(long, global = true, env = "VICINITY_PRESENCE_TTL", default_value = "3h",
+        value_parser = parse_duration)]
+    pub presence_ttl: Duration,
+
+    /// Fastest plausible travel between two positions, in km/h; faster moves are refused.
+    #[arg(long, global = true, env = "VICINITY_MAX_SPEED_KMH", default_value_t = 1_080.0,
+        value_parser = parse_speed)]
+    pub max_speed_kmh: f64,
+
+    /// Position updates per person: burst, then one more per period (`10/5s`).
+    #[arg(long, global = true, env = "VICINITY_LOCATION_LIMIT", default_value = "10/5s",
+        value_parser = parse_rate)]
+    pub location_limit: (u32, Duration),
+
+    /// Nearby queries per person (streams count one each): burst, then one per period.
+    #[arg(long, global = true, env = "VICINITY_NEARBY_LIMIT", default_value = "30/1s",
+        value_parser = parse_rate)]
+    pub nearby_limit: (u32, Duration),
+
     /// Log format.
     #[arg(
         long,
@@ -168,12 +188,40 @@ impl Settings {
             trust_forwarded_for: self.trust_forwarded_for,
             workers: self.workers,
             shutdown_timeout: self.shutdown_timeout,
+            presence: vicinity_store::presence::PresenceRules {
+                ttl: chrono::Duration::from_std(self.presence_ttl)
+                    .unwrap_or_else(|_| chrono::Duration::hours(3)),
+                max_speed_mps: self.max_speed_kmh / 3.6,
+            },
+            location_update_limit: vicinity_api::RateLimit {
+                burst: self.location_limit.0,
+                period: self.location_limit.1,
+            },
+            nearby_limit: vicinity_api::RateLimit {
+                burst: self.nearby_limit.0,
+                period: self.nearby_limit.1,
+            },
             ..vicinity_api::ApiConfig::default()
         }
     }
 }
 
 const MAX_DURATION_SECS: u64 = 366 * 86_400;
+
+/// A speed in km/h, from 1 to 30000.
+pub fn parse_speed(text: &str) -> Result<f64, String> {
+    let speed: f64 = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{text}` is not a number of km/h"))?;
+    if speed.is_finite() && (1.0..=30_000.0).contains(&speed) {
+        Ok(speed)
+    } else {
+        Err(format!(
+            "`{text}`: a speed must be between 1 and 30000 km/h"
+        ))
+    }
+}
 
 /// `90`, `90s`, `15m`, `2h`, `30d`; at most 366 days.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
@@ -238,5 +286,24 @@ mod tests {
         assert_eq!(parse_rate("10/1m"), Ok((10, Duration::from_secs(60))));
         assert!(parse_rate("0/1m").is_err());
         assert!(parse_rate("10").is_err());
+    }
+
+    #[test]
+    fn speeds_are_bounded_km_per_hour() {
+        assert_eq!(parse_speed("1080"), Ok(1080.0));
+        for bad in ["0", "-5", "NaN", "inf", "30001", "fast"] {
+            assert!(parse_speed(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_defaults_reach_the_api_config() {
+        use clap::Parser;
+        let cli = crate::cli::Cli::try_parse_from(["vicinity"]).unwrap();
+        let config = cli.settings.api_config();
+        assert_eq!(config.presence.ttl, chrono::Duration::hours(3));
+        assert!((config.presence.max_speed_mps - 300.0).abs() < 1e-9);
+        assert_eq!(config.location_update_limit.burst, 10);
+        assert_eq!(config.nearby_limit.period, Duration::from_secs(1));
     }
 }
