@@ -503,6 +503,24 @@ async fn feeds_lists_here_now_and_nearby_honour_visibility_and_blocks(backend: B
             "nearby venue of a {visibility} check-in: {seen}"
         );
     }
+    // Presence the other way: everyone stands near the owner, the owner sees only the friend
+    // (not the stranger, nor anyone across a block), in the list and in the stream.
+    let page = app.get_json("/v1/me/nearby", &owner.access_token).await;
+    let names: Vec<&str> = page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["user"]["username"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["friend"], "{page}");
+    for (who, name) in everyone.iter().skip(2) {
+        let page = app.get_json("/v1/me/nearby", &who.access_token).await;
+        assert_eq!(
+            page["items"],
+            json!([]),
+            "{name} sees nobody nearby: {page}"
+        );
+    }
     // Lists: the owner's page, and the feed.
     let user_path = format!("/v1/users/{}/checkins", owner.user_id);
     for (who, name) in everyone {
