@@ -74,6 +74,14 @@ fn blocks_other(
     Ok(found > 0)
 }
 
+/// The ids of `user`'s friends.
+pub fn friend_ids(conn: &mut DbConnection, user: UserId) -> Result<Vec<i64>, StoreError> {
+    Ok(friendships::table
+        .filter(friendships::user_id.eq(user.raw()))
+        .select(friendships::friend_id)
+        .load(conn)?)
+}
+
 pub fn are_friends(conn: &mut DbConnection, a: UserId, b: UserId) -> Result<bool, StoreError> {
     let found = friendships::table
         .find((a.raw(), b.raw()))

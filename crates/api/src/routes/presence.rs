@@ -422,6 +422,15 @@ struct Watch {
     viewer: vicinity_domain::UserId,
     radius: f64,
     near: std::collections::HashMap<i64, vicinity_domain::User>,
+    /// The viewer's friends as of the last update: only their changes (and the viewer's own)
+    /// wake the stream, so streams cost nothing when strangers move.
+    friends: std::collections::HashSet<i64>,
+}
+
+impl Watch {
+    fn cares_about(&self, user: vicinity_domain::UserId) -> bool {
+        user == self.viewer || self.friends.contains(&user.raw())
+    }
 }
 
 impl Watch {
@@ -430,6 +439,9 @@ impl Watch {
         conn: &mut vicinity_store::DbConnection,
     ) -> Result<Vec<actix_web::web::Bytes>, vicinity_store::StoreError> {
         let viewer = users::find(conn, self.viewer)?;
+        self.friends = vicinity_store::social::friend_ids(conn, self.viewer)?
+            .into_iter()
+            .collect();
         let now = Utc::now();
         let candidates =
             match presence::nearby(conn, &viewer, leave_radius(self.radius), None, now)? {
@@ -505,6 +517,7 @@ pub async fn nearby_stream(
             viewer: me,
             radius,
             near: Default::default(),
+            friends: Default::default(),
         };
         let mut ticker = tokio::time::interval(STREAM_TICK);
         let mut changed = true;
@@ -538,7 +551,7 @@ pub async fn nearby_stream(
             tokio::select! {
                 event = events.recv() => {
                     changed = match event {
-                        Ok(_) => true,
+                        Ok(user) => watch.cares_about(user),
                         Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => true,
                         Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
                     };
