@@ -304,6 +304,14 @@ impl From<ValidationErrors> for ApiError {
     }
 }
 
+/// Maps a store failure, naming what a `NotFound` was ("no such venue").
+pub fn not_found_as(what: &'static str) -> impl Fn(StoreError) -> ApiError {
+    move |error| match error {
+        StoreError::NotFound => ApiError::not_found(what),
+        other => other.into(),
+    }
+}
+
 impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> Self {
         match error {

@@ -219,7 +219,7 @@ fn store_search(
         centre,
         radius_m: radius,
         query: None,
-        categories: None,
+        category: None,
         after: None,
         limit,
     };

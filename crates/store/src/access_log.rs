@@ -7,6 +7,7 @@ use diesel::prelude::*;
 use diesel::upsert::excluded;
 use vicinity_domain::{User, UserId};
 
+use crate::presence::NearbyFriend;
 use crate::schema::{location_access, users};
 use crate::time::{from_micros, to_micros};
 use crate::users::{USER_COLUMNS, UserRow};
@@ -88,6 +89,25 @@ pub fn record(
         });
     }
     Ok(())
+}
+
+/// Records that `viewer` saw each of `friends` through nearby.
+pub fn record_nearby(
+    conn: &mut DbConnection,
+    viewer: UserId,
+    friends: &[NearbyFriend],
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let views: Vec<View> = friends
+        .iter()
+        .map(|friend| View {
+            subject: friend.user.id,
+            viewer,
+            via: Via::Nearby,
+            precision: friend.precision.as_str(),
+        })
+        .collect();
+    record(conn, &views, now)
 }
 
 /// One line of a person's access log.

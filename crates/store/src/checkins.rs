@@ -1,16 +1,23 @@
 //! Check-ins, who may see them, and idempotent creation.
 
+use std::collections::{HashMap, HashSet};
+
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use vicinity_domain::{CheckInId, User, UserId, VenueId, Visibility};
 use vicinity_geo::Point;
 
+use crate::access_log::{self, Via, View};
 use crate::presence::{self, PresenceRules};
-use crate::schema::{checkins, friendships, idempotency_keys, presence as presence_table};
-use crate::social::{are_friends, blocked_either_way};
+use crate::schema::{
+    categories, checkins, friendships, idempotency_keys, presence as presence_table, users,
+    venues as venues_table,
+};
+use crate::social::{self, are_friends, blocked_either_way};
 use crate::time::{from_micros, to_micros};
-use crate::venues::{self, Venue};
+use crate::users::{USER_COLUMNS, UserRow};
+use crate::venues::{self, Venue, VenueRow};
 use crate::{DbConnection, StoreError, new_key, transaction};
 
 /// How far from a venue a device may be, beyond its reported accuracy (capped at 1 km).
@@ -35,7 +42,6 @@ pub struct CheckIn {
 struct CheckInRow {
     id: i64,
     user_id: i64,
-    venue_id: i64,
     lat: f64,
     lng: f64,
     accuracy_m: Option<f64>,
@@ -77,7 +83,7 @@ pub struct NewCheckIn {
 /// What became of a check-in.
 #[derive(Debug, Clone)]
 pub enum Created {
-    CheckIn(Box<CheckIn>),
+    CheckIn(Box<Listed>),
     /// The device was further from the venue than its accuracy allows.
     TooFar {
         distance_m: f64,
@@ -150,39 +156,88 @@ pub fn create(
                 new.created_at,
             )?;
         }
-        find(conn, CheckInId::from_raw(id)).map(|c| Created::CheckIn(Box::new(c)))
+        find(conn, CheckInId::from_raw(id)).map(|found| Created::CheckIn(Box::new(found)))
     })
 }
 
-pub fn find(conn: &mut DbConnection, id: CheckInId) -> Result<CheckIn, StoreError> {
-    let row = checkins::table
-        .find(id.raw())
-        .select(CheckInRow::as_select())
-        .first::<CheckInRow>(conn)?;
-    let venue = venues::find(conn, VenueId::from_raw(row.venue_id))?;
-    row.into_checkin(venue)
+/// A check-in with its owner, as every read returns it.
+#[derive(Debug, Clone)]
+pub struct Listed {
+    /// Its place in a newest-first list.
+    pub key: CheckInKey,
+    pub checkin: CheckIn,
+    pub owner: User,
+}
+
+/// Check-ins joined to their venue, the venue's category and their owner: one query for
+/// everything a read shows.
+macro_rules! joined {
+    () => {
+        checkins::table
+            .inner_join(venues_table::table.inner_join(categories::table))
+            .inner_join(users::table.on(users::id.eq(checkins::user_id)))
+            .select((
+                CheckInRow::as_select(),
+                VenueRow::as_select(),
+                categories::name,
+                USER_COLUMNS,
+            ))
+    };
+}
+
+type JoinedRow = (CheckInRow, VenueRow, String, UserRow);
+
+fn listed(row: JoinedRow) -> Result<Listed, StoreError> {
+    let (checkin, venue, category, owner) = row;
+    Ok(Listed {
+        key: (checkin.created_at, checkin.id),
+        checkin: checkin.into_checkin(venue.into_venue(category)?)?,
+        owner: User::try_from(owner)?,
+    })
+}
+
+pub fn find(conn: &mut DbConnection, id: CheckInId) -> Result<Listed, StoreError> {
+    listed(
+        joined!()
+            .filter(checkins::id.eq(id.raw()))
+            .first::<JoinedRow>(conn)?,
+    )
+}
+
+/// The people a viewer is related to, for deciding visibility of many check-ins at once.
+#[derive(Debug, Default)]
+pub struct Relations {
+    pub friends: HashSet<i64>,
+    /// Blocked either way.
+    pub blocked: HashSet<i64>,
+}
+
+impl Relations {
+    pub fn of(conn: &mut DbConnection, viewer: UserId) -> Result<Self, StoreError> {
+        Ok(Self {
+            friends: social::friend_ids(conn, viewer)?.into_iter().collect(),
+            blocked: social::blocked_ids_either_way(conn, viewer)?
+                .into_iter()
+                .collect(),
+        })
+    }
 }
 
 /// Whether `viewer` may see `checkin`: its owner always; nobody else a private one; friends a
 /// friends-only one; anyone a public one; and never across a block.
-pub fn visible_to(
-    conn: &mut DbConnection,
-    checkin: &CheckIn,
-    viewer: UserId,
-) -> Result<bool, StoreError> {
+pub fn visible(checkin: &CheckIn, viewer: UserId, relations: &Relations) -> bool {
+    let owner = checkin.user_id.raw();
     if checkin.user_id == viewer {
-        return Ok(true);
+        return true;
     }
-    if checkin.visibility == Visibility::Private
-        || blocked_either_way(conn, checkin.user_id, viewer)?
-    {
-        return Ok(false);
+    if relations.blocked.contains(&owner) {
+        return false;
     }
-    Ok(match checkin.visibility {
+    match checkin.visibility {
         Visibility::Public => true,
-        Visibility::Friends => are_friends(conn, checkin.user_id, viewer)?,
+        Visibility::Friends => relations.friends.contains(&owner),
         Visibility::Private => false,
-    })
+    }
 }
 
 /// A check-in `viewer` may see; `NotFound` for one they may not (its existence stays hidden).
@@ -190,10 +245,21 @@ pub fn find_visible(
     conn: &mut DbConnection,
     id: CheckInId,
     viewer: UserId,
-) -> Result<CheckIn, StoreError> {
-    let checkin = find(conn, id)?;
-    if visible_to(conn, &checkin, viewer)? {
-        Ok(checkin)
+) -> Result<Listed, StoreError> {
+    let found = find(conn, id)?;
+    let owner = found.checkin.user_id;
+    let relations = Relations {
+        friends: are_friends(conn, owner, viewer)?
+            .then_some(owner.raw())
+            .into_iter()
+            .collect(),
+        blocked: blocked_either_way(conn, owner, viewer)?
+            .then_some(owner.raw())
+            .into_iter()
+            .collect(),
+    };
+    if visible(&found.checkin, viewer, &relations) {
+        Ok(found)
     } else {
         Err(StoreError::NotFound)
     }
@@ -216,19 +282,46 @@ pub fn delete(conn: &mut DbConnection, id: CheckInId, owner: UserId) -> Result<(
 /// A position in a newest-first list of check-ins: (created_at µs, id).
 pub type CheckInKey = (i64, i64);
 
-/// A person's own check-ins, newest first, continuing after a [`CheckInKey`].
-pub fn mine(
+/// Which check-ins a list holds.
+#[derive(Debug, Clone, Copy)]
+pub enum Scope {
+    /// All of a person's own.
+    Own(UserId),
+    /// Those of the viewer's friends that friends may see.
+    Feed(UserId),
+    /// Those of `owner` that `viewer` may see (checked by [`of_user`]).
+    OfUser {
+        owner: UserId,
+        shown: &'static [&'static str],
+    },
+}
+
+/// One newest-first page of a list, continuing after a [`CheckInKey`].
+pub fn list(
     conn: &mut DbConnection,
-    owner: &User,
+    scope: Scope,
     after: Option<CheckInKey>,
     limit: usize,
-) -> Result<Vec<(CheckInKey, CheckIn)>, StoreError> {
-    let mut query = checkins::table
-        .filter(checkins::user_id.eq(owner.id.raw()))
-        .select(CheckInRow::as_select())
+) -> Result<Vec<Listed>, StoreError> {
+    let mut query = joined!()
         .order((checkins::created_at.desc(), checkins::id.desc()))
         .limit(limit as i64)
         .into_boxed();
+    query = match scope {
+        Scope::Own(owner) => query.filter(checkins::user_id.eq(owner.raw())),
+        Scope::Feed(viewer) => query
+            .filter(
+                checkins::user_id.eq_any(
+                    friendships::table
+                        .filter(friendships::user_id.eq(viewer.raw()))
+                        .select(friendships::friend_id),
+                ),
+            )
+            .filter(checkins::visibility.ne(Visibility::Private.as_str())),
+        Scope::OfUser { owner, shown } => query
+            .filter(checkins::user_id.eq(owner.raw()))
+            .filter(checkins::visibility.eq_any(shown)),
+    };
     if let Some((at, id)) = after {
         query = query.filter(
             checkins::created_at
@@ -236,8 +329,95 @@ pub fn mine(
                 .or(checkins::created_at.eq(at).and(checkins::id.lt(id))),
         );
     }
-    let rows = query.load::<CheckInRow>(conn)?;
-    with_venues(conn, rows)
+    query
+        .load::<JoinedRow>(conn)?
+        .into_iter()
+        .map(listed)
+        .collect()
+}
+
+/// `owner`'s check-ins that `viewer` may see, newest first; `NotFound` when the viewer may not
+/// see the owner at all (a block either way, or no such account).
+pub fn of_user(
+    conn: &mut DbConnection,
+    viewer: UserId,
+    owner: UserId,
+    after: Option<CheckInKey>,
+    limit: usize,
+) -> Result<Vec<Listed>, StoreError> {
+    social::visible_user(conn, viewer, owner)?;
+    let shown: &'static [&'static str] = if viewer == owner {
+        &["public", "friends", "private"]
+    } else if are_friends(conn, viewer, owner)? {
+        &["public", "friends"]
+    } else {
+        &["public"]
+    };
+    list(conn, Scope::OfUser { owner, shown }, after, limit)
+}
+
+/// The people whose current presence comes from a check-in at `venue` that `viewer` may see,
+/// most recent first (at most `limit`). Each listing is recorded in their access log.
+pub fn here_now(
+    conn: &mut DbConnection,
+    viewer: UserId,
+    venue: VenueId,
+    now: DateTime<Utc>,
+    limit: usize,
+) -> Result<Vec<Listed>, StoreError> {
+    venues::find(conn, venue)?;
+    let rows: Vec<JoinedRow> = joined!()
+        .filter(
+            checkins::id.eq_any(
+                presence_table::table
+                    .filter(presence_table::venue_id.eq(venue.raw()))
+                    .filter(presence_table::expires_at.gt(to_micros(now)))
+                    .select(presence_table::checkin_id.assume_not_null()),
+            ),
+        )
+        .order((checkins::created_at.desc(), checkins::id.desc()))
+        .load(conn)?;
+    let relations = Relations::of(conn, viewer)?;
+    let mut here = Vec::new();
+    for row in rows {
+        let found = listed(row)?;
+        if visible(&found.checkin, viewer, &relations) {
+            here.push(found);
+            if here.len() == limit {
+                break;
+            }
+        }
+    }
+    let views: Vec<View> = here
+        .iter()
+        .filter(|found| found.owner.id != viewer)
+        .map(|found| View {
+            subject: found.owner.id,
+            viewer,
+            via: Via::HereNow,
+            precision: "venue",
+        })
+        .collect();
+    access_log::record(conn, &views, now)?;
+    Ok(here)
+}
+
+/// The venues of check-ins as a friend of their owners sees them (friends see all but private
+/// ones), by check-in id: one query for a whole nearby answer.
+pub(crate) fn venues_seen_by_friends(
+    conn: &mut DbConnection,
+    ids: &[i64],
+) -> Result<HashMap<i64, Venue>, StoreError> {
+    if ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    joined!()
+        .filter(checkins::id.eq_any(ids))
+        .filter(checkins::visibility.ne(Visibility::Private.as_str()))
+        .load::<JoinedRow>(conn)?
+        .into_iter()
+        .map(|row| listed(row).map(|found| (found.checkin.id.raw(), found.checkin.venue)))
+        .collect()
 }
 
 /// The stored outcome of an idempotency key.
@@ -315,110 +495,4 @@ pub fn complete_key(
         ))
         .execute(conn)?;
     Ok(())
-}
-
-/// Loads rows' venues and turns them into check-ins with their list keys.
-fn with_venues(
-    conn: &mut DbConnection,
-    rows: Vec<CheckInRow>,
-) -> Result<Vec<(CheckInKey, CheckIn)>, StoreError> {
-    rows.into_iter()
-        .map(|row| {
-            let key = (row.created_at, row.id);
-            let venue = venues::find(conn, VenueId::from_raw(row.venue_id))?;
-            Ok((key, row.into_checkin(venue)?))
-        })
-        .collect()
-}
-
-/// The check-ins of the viewer's friends that friends may see, newest first.
-pub fn feed(
-    conn: &mut DbConnection,
-    viewer: UserId,
-    after: Option<CheckInKey>,
-    limit: usize,
-) -> Result<Vec<(CheckInKey, CheckIn)>, StoreError> {
-    let mut query = checkins::table
-        .inner_join(friendships::table.on(friendships::friend_id.eq(checkins::user_id)))
-        .filter(friendships::user_id.eq(viewer.raw()))
-        .filter(checkins::visibility.ne(Visibility::Private.as_str()))
-        .select(CheckInRow::as_select())
-        .order((checkins::created_at.desc(), checkins::id.desc()))
-        .limit(limit as i64)
-        .into_boxed();
-    if let Some((at, id)) = after {
-        query = query.filter(
-            checkins::created_at
-                .lt(at)
-                .or(checkins::created_at.eq(at).and(checkins::id.lt(id))),
-        );
-    }
-    let rows = query.load::<CheckInRow>(conn)?;
-    with_venues(conn, rows)
-}
-
-/// `owner`'s check-ins that `viewer` may see, newest first; `NotFound` when the viewer may not
-/// see the owner at all (a block either way, or no such account).
-pub fn of_user(
-    conn: &mut DbConnection,
-    viewer: UserId,
-    owner: UserId,
-    after: Option<CheckInKey>,
-    limit: usize,
-) -> Result<Vec<(CheckInKey, CheckIn)>, StoreError> {
-    crate::social::visible_user(conn, viewer, owner)?;
-    let shown: &[&str] = if viewer == owner {
-        &["public", "friends", "private"]
-    } else if are_friends(conn, viewer, owner)? {
-        &["public", "friends"]
-    } else {
-        &["public"]
-    };
-    let mut query = checkins::table
-        .filter(checkins::user_id.eq(owner.raw()))
-        .filter(checkins::visibility.eq_any(shown))
-        .select(CheckInRow::as_select())
-        .order((checkins::created_at.desc(), checkins::id.desc()))
-        .limit(limit as i64)
-        .into_boxed();
-    if let Some((at, id)) = after {
-        query = query.filter(
-            checkins::created_at
-                .lt(at)
-                .or(checkins::created_at.eq(at).and(checkins::id.lt(id))),
-        );
-    }
-    let rows = query.load::<CheckInRow>(conn)?;
-    with_venues(conn, rows)
-}
-
-/// The people whose current presence comes from a check-in at `venue` that `viewer` may see,
-/// most recent first (at most `limit`).
-pub fn here_now(
-    conn: &mut DbConnection,
-    viewer: UserId,
-    venue: VenueId,
-    now: DateTime<Utc>,
-    limit: usize,
-) -> Result<Vec<(User, CheckIn)>, StoreError> {
-    venues::find(conn, venue)?;
-    let ids: Vec<i64> = presence_table::table
-        .filter(presence_table::venue_id.eq(venue.raw()))
-        .filter(presence_table::expires_at.gt(to_micros(now)))
-        .filter(presence_table::checkin_id.is_not_null())
-        .order(presence_table::updated_at.desc())
-        .select(presence_table::checkin_id.assume_not_null())
-        .load(conn)?;
-    let mut here = Vec::new();
-    for id in ids {
-        let checkin = find(conn, CheckInId::from_raw(id))?;
-        if visible_to(conn, &checkin, viewer)? {
-            let user = crate::users::find(conn, checkin.user_id)?;
-            here.push((user, checkin));
-            if here.len() == limit {
-                break;
-            }
-        }
-    }
-    Ok(here)
 }

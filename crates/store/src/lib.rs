@@ -21,6 +21,7 @@ pub mod checkins;
 mod connection;
 mod error;
 pub mod events;
+pub mod export;
 pub mod maintenance;
 mod migrations;
 pub mod presence;
@@ -35,6 +36,19 @@ pub mod venues;
 pub use connection::{Backend, DatabaseUrl, DbConnection, PoolOptions, Store, transaction};
 pub use error::StoreError;
 pub use migrations::{MigrationDirection, revert_all_migrations};
+
+/// `text` with LIKE's wildcards (`%`, `_`) and the escape character (`\`) escaped, for
+/// patterns used with `.escape('\\')`.
+pub(crate) fn like_escape(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            escaped.push('\\');
+        }
+        escaped.push(c);
+    }
+    escaped
+}
 
 /// A fresh random row key for a new entity.
 pub(crate) fn new_key() -> i64 {

@@ -172,6 +172,17 @@ pub fn current(
         .transpose()
 }
 
+/// `user`'s stored position, expired or not (until the maintenance pass deletes it).
+pub fn stored(conn: &mut DbConnection, user: UserId) -> Result<Option<Presence>, StoreError> {
+    presence::table
+        .find(user.raw())
+        .select(PresenceRow::as_select())
+        .first::<PresenceRow>(conn)
+        .optional()?
+        .map(Presence::try_from)
+        .transpose()
+}
+
 /// How a nearby query is answered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Plan {
@@ -267,31 +278,48 @@ pub fn nearby(
         if distance > radius_m {
             continue;
         }
-        let venue = match checkin_id {
-            Some(id) => {
-                let checkin =
-                    crate::checkins::find(conn, vicinity_domain::CheckInId::from_raw(id))?;
-                crate::checkins::visible_to(conn, &checkin, viewer.id)?.then_some(checkin.venue)
-            }
-            None => None,
-        };
         found.push((
             distance,
+            checkin_id,
             NearbyFriend {
                 distance_m: rounded_distance_m(distance, precision),
                 precision,
                 last_seen_at: presence.updated_at,
-                venue,
+                venue: None,
                 user,
             },
         ));
     }
+    // The venues of the check-ins behind these presences, in one query.
+    let checkin_ids: Vec<i64> = found.iter().filter_map(|(_, id, _)| *id).collect();
+    let mut venues = crate::checkins::venues_seen_by_friends(conn, &checkin_ids)?;
+    for (_, checkin_id, friend) in &mut found {
+        friend.venue = checkin_id.and_then(|id| venues.remove(&id));
+    }
     // Nearest first by the shared point; ties by id so both plans order alike.
     found.sort_by(|a, b| {
         a.0.total_cmp(&b.0)
-            .then(a.1.user.id.raw().cmp(&b.1.user.id.raw()))
+            .then(a.2.user.id.raw().cmp(&b.2.user.id.raw()))
     });
-    Ok(Nearby::Friends(found.into_iter().map(|(_, f)| f).collect()))
+    Ok(Nearby::Friends(
+        found.into_iter().map(|(_, _, f)| f).collect(),
+    ))
+}
+
+/// [`nearby`] for the viewer `viewer_id`, recording in each friend's access log that the
+/// viewer saw them: what every answer that leaves the server goes through.
+pub fn nearby_seen(
+    conn: &mut DbConnection,
+    viewer_id: UserId,
+    radius_m: f64,
+    now: DateTime<Utc>,
+) -> Result<Nearby, StoreError> {
+    let viewer = crate::users::find(conn, viewer_id)?;
+    let outcome = nearby(conn, &viewer, radius_m, None, now)?;
+    if let Nearby::Friends(friends) = &outcome {
+        crate::access_log::record_nearby(conn, viewer_id, friends, now)?;
+    }
+    Ok(outcome)
 }
 
 /// Scans cells when they hold fewer present people than the viewer has friends (counted up to

@@ -82,6 +82,24 @@ pub fn friend_ids(conn: &mut DbConnection, user: UserId) -> Result<Vec<i64>, Sto
         .load(conn)?)
 }
 
+/// The ids of everyone `user` blocks or is blocked by.
+pub fn blocked_ids_either_way(
+    conn: &mut DbConnection,
+    user: UserId,
+) -> Result<Vec<i64>, StoreError> {
+    let mut ids: Vec<i64> = blocks::table
+        .filter(blocks::blocker_id.eq(user.raw()))
+        .select(blocks::blocked_id)
+        .load(conn)?;
+    ids.extend(
+        blocks::table
+            .filter(blocks::blocked_id.eq(user.raw()))
+            .select(blocks::blocker_id)
+            .load::<i64>(conn)?,
+    );
+    Ok(ids)
+}
+
 pub fn are_friends(conn: &mut DbConnection, a: UserId, b: UserId) -> Result<bool, StoreError> {
     let found = friendships::table
         .find((a.raw(), b.raw()))
@@ -453,13 +471,7 @@ pub fn search_users(
     after: Option<&str>,
     limit: usize,
 ) -> Result<Vec<User>, StoreError> {
-    let escaped: String = query
-        .chars()
-        .flat_map(|c| match c {
-            '%' | '_' | '\\' => vec!['\\', c],
-            c => vec![c],
-        })
-        .collect();
+    let escaped = crate::like_escape(query);
     let prefix = format!("{escaped}%");
     let word = format!("% {escaped}%");
     let mut sql = users::table

@@ -59,16 +59,14 @@ pub fn categories(conn: &mut DbConnection) -> Result<Vec<Category>, StoreError> 
     Ok(indexed.into_iter().map(|(_, category)| category).collect())
 }
 
-/// The category `id` and everything below it.
-pub fn category_with_descendants(
-    conn: &mut DbConnection,
-    id: &str,
-) -> Result<Vec<String>, StoreError> {
+/// The category `id` and everything below it; `Unknown("category")` (the search parameter)
+/// when there is no such category.
+fn category_with_descendants(conn: &mut DbConnection, id: &str) -> Result<Vec<String>, StoreError> {
     let all = categories::table
         .select(Category::as_select())
         .load::<Category>(conn)?;
     if !all.iter().any(|c| c.id == id) {
-        return Err(StoreError::Unknown("category_id"));
+        return Err(StoreError::Unknown("category"));
     }
     let mut found = vec![id.to_owned()];
     let mut next = 0;
@@ -107,7 +105,7 @@ pub struct Venue {
 
 #[derive(Queryable, Selectable)]
 #[diesel(table_name = venues)]
-struct VenueRow {
+pub(crate) struct VenueRow {
     id: i64,
     name: String,
     name_key: String,
@@ -131,7 +129,7 @@ impl VenueRow {
         Point::new(self.lat, self.lng).map_err(|e| StoreError::Corrupt(e.to_string()))
     }
 
-    fn into_venue(self, category_name: String) -> Result<Venue, StoreError> {
+    pub(crate) fn into_venue(self, category_name: String) -> Result<Venue, StoreError> {
         let location = self.point()?;
         Ok(Venue {
             id: VenueId::from_raw(self.id),
@@ -444,8 +442,8 @@ pub struct VenueSearch {
     pub radius_m: f64,
     /// A name key (see `vicinity_domain::name_key`); names containing it match.
     pub query: Option<String>,
-    /// Category ids to keep (a category and its descendants).
-    pub categories: Option<Vec<String>>,
+    /// A category id: keep venues of it and of every category below it.
+    pub category: Option<String>,
     /// Continue after this key.
     pub after: Option<SearchKey>,
     pub limit: usize,
@@ -456,12 +454,17 @@ pub fn search(
     conn: &mut DbConnection,
     search: &VenueSearch,
 ) -> Result<(Vec<Found>, bool), StoreError> {
+    let categories = search
+        .category
+        .as_deref()
+        .map(|id| category_with_descendants(conn, id))
+        .transpose()?;
     let mut found = candidates(
         conn,
         search.centre,
         search.radius_m,
         search.query.as_deref(),
-        search.categories.as_deref(),
+        categories.as_deref(),
     )?;
     if let Some(after) = search.after {
         found.retain(|(_, _, key)| key.cmp(&after).is_gt());
@@ -508,7 +511,11 @@ fn candidates(
     }
     // Filters added after the ranges are AND-ed with their disjunction as a whole.
     if let Some(query) = query {
-        sql = sql.filter(venues::name_key.like(like_pattern(query)).escape('\\'));
+        sql = sql.filter(
+            venues::name_key
+                .like(format!("%{}%", crate::like_escape(query)))
+                .escape('\\'),
+        );
     }
     if let Some(categories) = categories {
         sql = sql.filter(venues::category_id.eq_any(categories.to_vec()));
@@ -535,20 +542,6 @@ fn candidates(
         found.push((row, category_name, key));
     }
     Ok(found)
-}
-
-/// `%query%` with LIKE's wildcards escaped.
-fn like_pattern(query: &str) -> String {
-    let mut pattern = String::with_capacity(query.len() + 2);
-    pattern.push('%');
-    for c in query.chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            pattern.push('\\');
-        }
-        pattern.push(c);
-    }
-    pattern.push('%');
-    pattern
 }
 
 /// The venues `user` added, oldest first.

@@ -9,19 +9,18 @@ use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 use vicinity_domain::checkin::{parse_checkin_time, parse_shout};
 use vicinity_domain::{CheckInId, UserId, ValidationErrors, VenueId, Visibility};
-use vicinity_store::access_log::{self, Via, View};
-use vicinity_store::checkins::{self, CheckIn, CheckInKey, Created, Idempotent, NewCheckIn};
+use vicinity_store::checkins::{self, CheckInKey, Created, Idempotent, Listed, NewCheckIn, Scope};
 use vicinity_store::presence::{self, Nearby};
-use vicinity_store::{StoreError, transaction, users};
+use vicinity_store::{DbConnection, StoreError, transaction, users};
 
 use super::friends::ListParams;
 use super::presence::{DeviceLocation, NearbyItem};
-use super::query;
+use super::query::{self, Page};
 use super::users::PublicUser;
 use super::venues::VenueView;
 use crate::app::AppState;
 use crate::auth::{Scoped, scopes};
-use crate::error::{ApiError, ErrorEnvelope};
+use crate::error::{ApiError, ErrorEnvelope, not_found_as};
 use crate::json::JsonBody;
 
 /// The radius of the "friends nearby" that come with a new check-in, in metres.
@@ -52,7 +51,9 @@ pub struct CheckinView {
 }
 
 impl CheckinView {
-    pub(crate) fn new(checkin: CheckIn, owner: &vicinity_domain::User, viewer: UserId) -> Self {
+    /// A check-in as `viewer` sees it: the device position is the owner's alone.
+    pub(crate) fn new(listed: Listed, viewer: UserId) -> Self {
+        let Listed { checkin, owner, .. } = listed;
         let location = (checkin.user_id == viewer).then_some(DeviceLocation {
             lat: checkin.location.lat(),
             lng: checkin.location.lng(),
@@ -60,7 +61,7 @@ impl CheckinView {
         });
         Self {
             id: checkin.id.to_string(),
-            user: PublicUser::from(owner),
+            user: PublicUser::from(&owner),
             venue: checkin.venue.into(),
             shout: checkin.shout,
             visibility: checkin.visibility.as_str(),
@@ -267,17 +268,13 @@ pub async fn create_checkin(
                         ));
                     }
                 };
-                let nearby =
-                    match presence::nearby(conn, &user, CHECKIN_NEARBY_RADIUS_M, None, now)? {
-                        Nearby::Friends(friends) => {
-                            super::presence::record_nearby_views(conn, me, &friends, now)?;
-                            friends.into_iter().map(NearbyItem::from).collect()
-                        }
-                        Nearby::NoPresence | Nearby::SharingOff => Vec::new(),
-                    };
-                let id = checkin.id.to_string();
+                let nearby = match presence::nearby_seen(conn, me, CHECKIN_NEARBY_RADIUS_M, now)? {
+                    Nearby::Friends(friends) => friends.into_iter().map(NearbyItem::from).collect(),
+                    Nearby::NoPresence | Nearby::SharingOff => Vec::new(),
+                };
+                let id = checkin.checkin.id.to_string();
                 let created = CheckinCreated {
-                    checkin: CheckinView::new(checkin, &user, me),
+                    checkin: CheckinView::new(checkin, me),
                     nearby_friends: nearby,
                 };
                 let body = serde_json::to_string(&created)
@@ -289,10 +286,7 @@ pub async fn create_checkin(
             })
         })
         .await
-        .map_err(|e| match e {
-            StoreError::NotFound => ApiError::not_found("no such venue"),
-            other => other.into(),
-        })?;
+        .map_err(not_found_as("no such venue"))?;
     if matches!(outcome, Outcome::Created { .. }) {
         state.events.publish_local(me);
     }
@@ -315,13 +309,6 @@ pub async fn create_checkin(
 
 fn checkin_id(path: &str) -> Result<CheckInId, ApiError> {
     CheckInId::parse(path).map_err(|_| ApiError::not_found("no such check-in"))
-}
-
-fn hidden(error: StoreError) -> ApiError {
-    match error {
-        StoreError::NotFound => ApiError::not_found("no such check-in"),
-        other => other.into(),
-    }
 }
 
 /// One check-in, if the caller may see it: its owner always, friends a `friends` one, anyone
@@ -348,13 +335,10 @@ pub async fn get_checkin(
     let me = caller.user_id;
     let view = state
         .store
-        .run(move |conn| {
-            let checkin = checkins::find_visible(conn, id, me)?;
-            let owner = users::find(conn, checkin.user_id)?;
-            Ok(CheckinView::new(checkin, &owner, me))
-        })
+        .run(move |conn| checkins::find_visible(conn, id, me))
         .await
-        .map_err(hidden)?;
+        .map_err(not_found_as("no such check-in"))?;
+    let view = CheckinView::new(view, me);
     Ok(HttpResponse::Ok().json(view))
 }
 
@@ -383,7 +367,7 @@ pub async fn delete_checkin(
         .store
         .run(move |conn| checkins::delete(conn, id, me))
         .await
-        .map_err(hidden)?;
+        .map_err(not_found_as("no such check-in"))?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -408,71 +392,43 @@ pub async fn my_checkins(
     request: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let me = caller.user_id;
-    let (limit, after, fingerprint) = page_request(&state, &request, format!("me/checkins\0{me}"))?;
-    let rows = state
-        .store
-        .run(move |conn| {
-            let owner = users::find(conn, me)?;
-            let rows = checkins::mine(conn, &owner, after, limit + 1)?;
-            with_owners(conn, rows)
-        })
-        .await?;
-    Ok(HttpResponse::Ok().json(checkin_page(&state, &fingerprint, limit, rows, me)))
+    checkin_list(
+        &state,
+        &request,
+        format!("me/checkins\0{me}"),
+        me,
+        move |conn, after, limit| checkins::list(conn, Scope::Own(me), after, limit),
+    )
+    .await
 }
 
-/// Parses `limit` and `cursor` for the check-in list named by `list`.
-fn page_request(
+/// One page of a check-in list: parses `limit` and `cursor`, fetches with `fetch`, and seals
+/// the cursor of the next page.
+async fn checkin_list(
     state: &AppState,
     request: &HttpRequest,
     list: String,
-) -> Result<(usize, Option<CheckInKey>, Vec<u8>), ApiError> {
-    let params = query::parse(request.query_string(), &["limit", "cursor"])?;
-    let mut errors = ValidationErrors::default();
-    let limit = query::limit(&params, DEFAULT_LIMIT, MAX_LIMIT, &mut errors)?;
-    let Some(limit) = limit else {
-        return Err(errors.into());
-    };
-    let fingerprint = list.into_bytes();
-    let after = query::cursor(&params, &state.cursors, &fingerprint)?
-        .map(|bytes| query::decode_pair(&bytes))
-        .transpose()?;
-    Ok((limit, after, fingerprint))
-}
-
-/// One page from rows fetched with `limit + 1`, each shown to `viewer`.
-fn checkin_page(
-    state: &AppState,
-    fingerprint: &[u8],
-    limit: usize,
-    mut rows: Vec<(CheckInKey, CheckIn, vicinity_domain::User)>,
     viewer: UserId,
-) -> CheckinPage {
-    let more = rows.len() > limit;
-    rows.truncate(limit);
-    let next_cursor = more
-        .then(|| rows.last())
-        .flatten()
-        .map(|(key, _, _)| state.cursors.seal(fingerprint, &query::encode_pair(*key)));
-    CheckinPage {
+    fetch: impl FnOnce(&mut DbConnection, Option<CheckInKey>, usize) -> Result<Vec<Listed>, StoreError>
+    + Send
+    + 'static,
+) -> Result<HttpResponse, ApiError> {
+    let params = query::parse(request.query_string(), &["limit", "cursor"])?;
+    let page = Page::parse(&params, &state.cursors, list, DEFAULT_LIMIT, MAX_LIMIT)?;
+    let (after, limit) = (page.after, page.limit);
+    let mut rows = state
+        .store
+        .run(move |conn| fetch(conn, after, limit + 1))
+        .await
+        .map_err(not_found_as("no such user"))?;
+    let next_cursor = page.finish(&state.cursors, &mut rows, |row| row.key);
+    Ok(HttpResponse::Ok().json(CheckinPage {
         items: rows
             .into_iter()
-            .map(|(_, checkin, owner)| CheckinView::new(checkin, &owner, viewer))
+            .map(|row| CheckinView::new(row, viewer))
             .collect(),
         next_cursor,
-    }
-}
-
-/// Attaches each check-in's owner.
-fn with_owners(
-    conn: &mut vicinity_store::DbConnection,
-    rows: Vec<(CheckInKey, CheckIn)>,
-) -> Result<Vec<(CheckInKey, CheckIn, vicinity_domain::User)>, StoreError> {
-    rows.into_iter()
-        .map(|(key, checkin)| {
-            let owner = users::find(conn, checkin.user_id)?;
-            Ok((key, checkin, owner))
-        })
-        .collect()
+    }))
 }
 
 /// Friends' recent check-ins (those visible to friends), newest first.
@@ -496,15 +452,14 @@ pub async fn feed(
     request: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let me = caller.user_id;
-    let (limit, after, fingerprint) = page_request(&state, &request, format!("feed\0{me}"))?;
-    let rows = state
-        .store
-        .run(move |conn| {
-            let rows = checkins::feed(conn, me, after, limit + 1)?;
-            with_owners(conn, rows)
-        })
-        .await?;
-    Ok(HttpResponse::Ok().json(checkin_page(&state, &fingerprint, limit, rows, me)))
+    checkin_list(
+        &state,
+        &request,
+        format!("feed\0{me}"),
+        me,
+        move |conn, after, limit| checkins::list(conn, Scope::Feed(me), after, limit),
+    )
+    .await
 }
 
 /// Someone's check-ins that the caller may see (all for oneself, public and friends-only for
@@ -533,19 +488,10 @@ pub async fn user_checkins(
     let owner = UserId::parse(&path).map_err(|e| ApiError::bad_id("user_id", e))?;
     let me = caller.user_id;
     let list = format!("users/checkins\0{me}\0{owner}");
-    let (limit, after, fingerprint) = page_request(&state, &request, list)?;
-    let rows = state
-        .store
-        .run(move |conn| {
-            let rows = checkins::of_user(conn, me, owner, after, limit + 1)?;
-            with_owners(conn, rows)
-        })
-        .await
-        .map_err(|e| match e {
-            StoreError::NotFound => ApiError::not_found("no such user"),
-            other => other.into(),
-        })?;
-    Ok(HttpResponse::Ok().json(checkin_page(&state, &fingerprint, limit, rows, me)))
+    checkin_list(&state, &request, list, me, move |conn, after, limit| {
+        checkins::of_user(conn, me, owner, after, limit)
+    })
+    .await
 }
 
 /// Someone at a venue now.
@@ -586,33 +532,15 @@ pub async fn here_now(
     let me = caller.user_id;
     let here = state
         .store
-        .run(move |conn| {
-            let now = Utc::now();
-            let here = checkins::here_now(conn, me, venue, now, 100)?;
-            let views: Vec<View> = here
-                .iter()
-                .filter(|(user, _)| user.id != me)
-                .map(|(user, _)| View {
-                    subject: user.id,
-                    viewer: me,
-                    via: Via::HereNow,
-                    precision: "venue",
-                })
-                .collect();
-            access_log::record(conn, &views, now)?;
-            Ok(here)
-        })
+        .run(move |conn| checkins::here_now(conn, me, venue, Utc::now(), 100))
         .await
-        .map_err(|e| match e {
-            StoreError::NotFound => ApiError::not_found("no such venue"),
-            other => other.into(),
-        })?;
+        .map_err(not_found_as("no such venue"))?;
     Ok(HttpResponse::Ok().json(HereNow {
         items: here
             .into_iter()
-            .map(|(user, checkin)| HereNowItem {
-                user: PublicUser::from(&user),
-                checkin: CheckinView::new(checkin, &user, me),
+            .map(|listed| HereNowItem {
+                user: PublicUser::from(&listed.owner),
+                checkin: CheckinView::new(listed, me),
             })
             .collect(),
     }))

@@ -9,14 +9,14 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use vicinity_domain::{UserId, ValidationErrors};
-use vicinity_store::social::{self, Direction, ListKey, Related, RequestOutcome};
+use vicinity_store::social::{self, Direction, Related, RequestOutcome};
 
-use super::query;
+use super::query::{self, Page};
 use super::users::PublicUser;
 use crate::app::AppState;
 use crate::auth::{Scoped, scopes};
-use crate::error::{ApiError, ErrorEnvelope};
-use crate::json::JsonBody;
+use crate::error::{ApiError, ErrorEnvelope, not_found_as};
+use crate::json::{FormParams, JsonBody};
 
 /// Most items a page of these lists holds.
 const MAX_LIMIT: usize = 100;
@@ -27,6 +27,15 @@ const DEFAULT_LIMIT: usize = 50;
 pub struct RelatedUser {
     pub user: PublicUser,
     pub since: DateTime<Utc>,
+}
+
+impl From<Related> for RelatedUser {
+    fn from(related: Related) -> Self {
+        Self {
+            user: PublicUser::from(&related.user),
+            since: related.since,
+        }
+    }
 }
 
 /// A page of people.
@@ -104,58 +113,15 @@ fn other_user(path: &str) -> Result<UserId, ApiError> {
     UserId::parse(path).map_err(|e| ApiError::bad_id("user_id", e))
 }
 
-fn not_found(what: &'static str) -> impl Fn(vicinity_store::StoreError) -> ApiError {
-    move |error| match error {
-        vicinity_store::StoreError::NotFound => ApiError::not_found(what),
-        other => other.into(),
-    }
-}
-
-/// A validated list request: the page size and where to continue.
-struct ListRequest {
-    limit: usize,
-    after: Option<ListKey>,
-    fingerprint: Vec<u8>,
-}
-
-fn list_request(
-    state: &AppState,
-    params: &crate::json::FormParams,
-    list: String,
-) -> Result<ListRequest, ApiError> {
-    let mut errors = ValidationErrors::default();
-    let limit = query::limit(params, DEFAULT_LIMIT, MAX_LIMIT, &mut errors)?;
-    if !errors.is_empty() {
-        return Err(errors.into());
-    }
-    let fingerprint = list.into_bytes();
-    let after = query::cursor(params, &state.cursors, &fingerprint)?
-        .map(|bytes| query::decode_pair(&bytes))
-        .transpose()?;
-    Ok(ListRequest {
-        limit: limit.unwrap_or(DEFAULT_LIMIT),
-        after,
-        fingerprint,
-    })
+fn list_page(state: &AppState, params: &FormParams, list: String) -> Result<Page, ApiError> {
+    Page::parse(params, &state.cursors, list, DEFAULT_LIMIT, MAX_LIMIT)
 }
 
 /// One page of `rows` (fetched with `limit + 1`), with the cursor to the next.
-fn related_page(state: &AppState, list: &ListRequest, mut rows: Vec<Related>) -> RelatedPage {
-    let more = rows.len() > list.limit;
-    rows.truncate(list.limit);
-    let next_cursor = more.then(|| rows.last()).flatten().map(|last| {
-        state
-            .cursors
-            .seal(&list.fingerprint, &query::encode_pair(last.key))
-    });
+fn related_page(state: &AppState, page: &Page, mut rows: Vec<Related>) -> RelatedPage {
+    let next_cursor = page.finish(&state.cursors, &mut rows, |row| row.key);
     RelatedPage {
-        items: rows
-            .into_iter()
-            .map(|r| RelatedUser {
-                user: PublicUser::from(&r.user),
-                since: r.since,
-            })
-            .collect(),
+        items: rows.into_iter().map(RelatedUser::from).collect(),
         next_cursor,
     }
 }
@@ -197,7 +163,7 @@ pub async fn send_request(
             Ok((outcome, vicinity_store::users::find(conn, to)?))
         })
         .await
-        .map_err(not_found("no such user"))?;
+        .map_err(not_found_as("no such user"))?;
     let (status, created) = match outcome {
         RequestOutcome::Pending => ("pending", true),
         RequestOutcome::AlreadyPending => ("pending", false),
@@ -247,7 +213,7 @@ pub async fn list_requests(
         }
     };
     let list = format!("friend-requests\0{me}\0{direction:?}");
-    let list = list_request(&state, &params, list)?;
+    let list = list_page(&state, &params, list)?;
     let (after, limit) = (list.after, list.limit);
     let rows = state
         .store
@@ -283,7 +249,7 @@ pub async fn accept_request(
         .store
         .run(move |conn| social::accept(conn, me, from, limits, Utc::now()))
         .await
-        .map_err(not_found("no friend request from that user"))?;
+        .map_err(not_found_as("no friend request from that user"))?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -313,7 +279,7 @@ pub async fn decline_request(
         .store
         .run(move |conn| social::decline(conn, me, from))
         .await
-        .map_err(not_found("no friend request from that user"))?;
+        .map_err(not_found_as("no friend request from that user"))?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -343,7 +309,7 @@ pub async fn cancel_request(
         .store
         .run(move |conn| social::cancel(conn, me, to))
         .await
-        .map_err(not_found("no friend request to that user"))?;
+        .map_err(not_found_as("no friend request to that user"))?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -369,7 +335,7 @@ pub async fn list_friends(
 ) -> Result<HttpResponse, ApiError> {
     let me = caller.user_id;
     let params = query::parse(request.query_string(), &["limit", "cursor"])?;
-    let list = list_request(&state, &params, format!("friends\0{me}"))?;
+    let list = list_page(&state, &params, format!("friends\0{me}"))?;
     let (after, limit) = (list.after, list.limit);
     let rows = state
         .store
@@ -404,7 +370,7 @@ pub async fn unfriend(
         .store
         .run(move |conn| social::unfriend(conn, me, other))
         .await
-        .map_err(not_found("not a friend"))?;
+        .map_err(not_found_as("not a friend"))?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -439,7 +405,7 @@ pub async fn block(
         .store
         .run(move |conn| social::block(conn, me, other, Utc::now()))
         .await
-        .map_err(not_found("no such user"))?;
+        .map_err(not_found_as("no such user"))?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -469,7 +435,7 @@ pub async fn unblock(
         .store
         .run(move |conn| social::unblock(conn, me, other))
         .await
-        .map_err(not_found("that user is not blocked"))?;
+        .map_err(not_found_as("that user is not blocked"))?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -495,7 +461,7 @@ pub async fn list_blocks(
 ) -> Result<HttpResponse, ApiError> {
     let me = caller.user_id;
     let params = query::parse(request.query_string(), &["limit", "cursor"])?;
-    let list = list_request(&state, &params, format!("blocks\0{me}"))?;
+    let list = list_page(&state, &params, format!("blocks\0{me}"))?;
     let (after, limit) = (list.after, list.limit);
     let rows = state
         .store

@@ -8,12 +8,12 @@ use utoipa::ToSchema;
 use vicinity_domain::{
     Bio, DisplayName, PrecisionLevel, ProfileChanges, ValidationErrors, Visibility,
 };
-use vicinity_store::{StoreError, access_log, checkins, presence, social, users, venues};
+use vicinity_store::{export, users};
 
 use super::checkins::CheckinView;
 use super::friends::RelatedUser;
-use super::presence::{AccessEntry, DeviceLocation, OwnPresence};
-use super::users::{PublicUser, SelfUser};
+use super::presence::{AccessEntry, OwnPresence};
+use super::users::SelfUser;
 use super::venues::VenueView;
 use crate::app::AppState;
 use crate::auth::{Scoped, scopes};
@@ -166,25 +166,6 @@ pub struct Export {
     pub venues_added: Vec<VenueView>,
 }
 
-/// Pages through a newest-first list until it ends.
-fn all_pages<T>(
-    mut fetch: impl FnMut(Option<(i64, i64)>) -> Result<Vec<T>, StoreError>,
-    key: impl Fn(&T) -> (i64, i64),
-) -> Result<Vec<T>, StoreError> {
-    let mut all = Vec::new();
-    let mut after = None;
-    loop {
-        let page = fetch(after)?;
-        let Some(last) = page.last() else {
-            return Ok(all);
-        };
-        after = Some(key(last));
-        all.extend(page);
-    }
-}
-
-const EXPORT_PAGE: usize = 1_000;
-
 /// All of the caller's data as one JSON document (only Vicinity's own app may ask).
 #[utoipa::path(
     get,
@@ -207,71 +188,34 @@ pub async fn export(
         ));
     }
     let me = caller.user_id;
-    let export = state
+    let data = state
         .store
-        .run(move |conn| {
-            let user = users::find(conn, me)?;
-            let checkins = all_pages(
-                |after| checkins::mine(conn, &user, after, EXPORT_PAGE),
-                |(k, _)| *k,
-            )?
-            .into_iter()
-            .map(|(_, c)| CheckinView::new(c, &user, me))
-            .collect();
-            let related = |rows: Vec<social::Related>| -> Vec<RelatedUser> {
-                rows.into_iter()
-                    .map(|r| RelatedUser {
-                        user: PublicUser::from(&r.user),
-                        since: r.since,
-                    })
-                    .collect()
-            };
-            let key = |r: &social::Related| r.key;
-            let friends = all_pages(|after| social::friends(conn, me, after, EXPORT_PAGE), key)?;
-            let received = all_pages(
-                |after| social::requests(conn, me, social::Direction::Incoming, after, EXPORT_PAGE),
-                key,
-            )?;
-            let sent = all_pages(
-                |after| social::requests(conn, me, social::Direction::Outgoing, after, EXPORT_PAGE),
-                key,
-            )?;
-            let blocked = all_pages(|after| social::blocked(conn, me, after, EXPORT_PAGE), key)?;
-            let presence =
-                presence::current(conn, me, DateTime::<Utc>::MIN_UTC)?.map(|p| OwnPresence {
-                    location: DeviceLocation {
-                        lat: p.location.lat(),
-                        lng: p.location.lng(),
-                        accuracy_m: p.accuracy_m,
-                    },
-                    updated_at: p.updated_at,
-                    expires_at: p.expires_at,
-                });
-            let log = all_pages(
-                |after| access_log::entries(conn, me, after, EXPORT_PAGE),
-                |e| e.key,
-            )?
-            .into_iter()
-            .map(AccessEntry::from)
-            .collect();
-            let venues_added = venues::added_by(conn, me)?
-                .into_iter()
-                .map(VenueView::from)
-                .collect();
-            Ok(Export {
-                exported_at: Utc::now(),
-                user: SelfUser::from(&user),
-                checkins,
-                friends: related(friends),
-                friend_requests_received: related(received),
-                friend_requests_sent: related(sent),
-                blocked: related(blocked),
-                presence,
-                location_access_log: log,
-                venues_added,
-            })
-        })
+        .run(move |conn| vicinity_store::transaction(conn, |conn| export::gather(conn, me)))
         .await?;
+    let export = Export {
+        exported_at: Utc::now(),
+        user: SelfUser::from(&data.user),
+        checkins: data
+            .checkins
+            .into_iter()
+            .map(|c| CheckinView::new(c, me))
+            .collect(),
+        friends: data.friends.into_iter().map(RelatedUser::from).collect(),
+        friend_requests_received: data
+            .requests_received
+            .into_iter()
+            .map(RelatedUser::from)
+            .collect(),
+        friend_requests_sent: data
+            .requests_sent
+            .into_iter()
+            .map(RelatedUser::from)
+            .collect(),
+        blocked: data.blocked.into_iter().map(RelatedUser::from).collect(),
+        presence: data.presence.map(OwnPresence::from),
+        location_access_log: data.access_log.into_iter().map(AccessEntry::from).collect(),
+        venues_added: data.venues_added.into_iter().map(VenueView::from).collect(),
+    };
     Ok(HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .insert_header((

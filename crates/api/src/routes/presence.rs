@@ -11,11 +11,11 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use vicinity_domain::ValidationErrors;
 use vicinity_geo::Point;
-use vicinity_store::access_log::{self, Via, View};
+use vicinity_store::access_log;
 use vicinity_store::presence::{self, Nearby, NearbyFriend, Update};
 use vicinity_store::users;
 
-use super::query;
+use super::query::{self, Page};
 use super::users::PublicUser;
 use crate::app::AppState;
 use crate::auth::{Scoped, scopes};
@@ -49,17 +49,7 @@ impl DeviceLocation {
         field: &str,
         errors: &mut ValidationErrors,
     ) -> Option<(Point, Option<f64>)> {
-        let point = match Point::new(self.lat, self.lng) {
-            Ok(point) => Some(point),
-            Err(error) => {
-                let part = match error {
-                    vicinity_geo::InvalidPoint::Latitude => "lat",
-                    vicinity_geo::InvalidPoint::Longitude => "lng",
-                };
-                errors.check::<()>(&format!("{field}.{part}"), Err(error.to_string()));
-                None
-            }
-        };
+        let point = super::venues::parse_point(self.lat, self.lng, field, errors);
         let accuracy = match self.accuracy_m {
             None => Some(None),
             Some(a) if a.is_finite() && (0.0..=MAX_ACCURACY_M).contains(&a) => Some(Some(a)),
@@ -89,6 +79,20 @@ pub struct OwnPresence {
     pub updated_at: DateTime<Utc>,
     /// After this the position no longer counts for nearby.
     pub expires_at: DateTime<Utc>,
+}
+
+impl From<presence::Presence> for OwnPresence {
+    fn from(own: presence::Presence) -> Self {
+        Self {
+            location: DeviceLocation {
+                lat: own.location.lat(),
+                lng: own.location.lng(),
+                accuracy_m: own.accuracy_m,
+            },
+            updated_at: own.updated_at,
+            expires_at: own.expires_at,
+        }
+    }
 }
 
 /// A friend nearby.
@@ -134,25 +138,6 @@ pub struct NearbyParams {
     /// Metres, 1 to 50000 (default 1000).
     #[param(example = 1000)]
     pub radius: Option<f64>,
-}
-
-/// Logs that `viewer` saw each of `friends` (their access log shows it).
-pub(crate) fn record_nearby_views(
-    conn: &mut vicinity_store::DbConnection,
-    viewer: vicinity_domain::UserId,
-    friends: &[NearbyFriend],
-    now: DateTime<Utc>,
-) -> Result<(), vicinity_store::StoreError> {
-    let views: Vec<View> = friends
-        .iter()
-        .map(|friend| View {
-            subject: friend.user.id,
-            viewer,
-            via: Via::Nearby,
-            precision: friend.precision.as_str(),
-        })
-        .collect();
-    access_log::record(conn, &views, now)
 }
 
 /// The `radius` of a nearby query, once the caller's rate allows another query.
@@ -290,15 +275,7 @@ pub async fn nearby(
     let me = caller.user_id;
     let outcome = state
         .store
-        .run(move |conn| {
-            let viewer = users::find(conn, me)?;
-            let now = Utc::now();
-            let outcome = presence::nearby(conn, &viewer, radius, None, now)?;
-            if let Nearby::Friends(friends) = &outcome {
-                record_nearby_views(conn, me, friends, now)?;
-            }
-            Ok(outcome)
-        })
+        .run(move |conn| presence::nearby_seen(conn, me, radius, Utc::now()))
         .await?;
     match outcome {
         Nearby::Friends(friends) => Ok(HttpResponse::Ok().json(NearbyList {
@@ -372,25 +349,19 @@ pub async fn access_log(
 ) -> Result<HttpResponse, ApiError> {
     let me = caller.user_id;
     let params = query::parse(request.query_string(), &["limit", "cursor"])?;
-    let mut errors = ValidationErrors::default();
-    let Some(limit) = query::limit(&params, 50, 100, &mut errors)? else {
-        return Err(errors.into());
-    };
-    let fingerprint = format!("access-log\0{me}").into_bytes();
-    let after = query::cursor(&params, &state.cursors, &fingerprint)?
-        .map(|bytes| query::decode_pair(&bytes))
-        .transpose()?;
+    let page = Page::parse(
+        &params,
+        &state.cursors,
+        format!("access-log\0{me}"),
+        50,
+        100,
+    )?;
+    let (after, limit) = (page.after, page.limit);
     let mut entries = state
         .store
         .run(move |conn| access_log::entries(conn, me, after, limit + 1))
         .await?;
-    let more = entries.len() > limit;
-    entries.truncate(limit);
-    let next_cursor = more.then(|| entries.last()).flatten().map(|last| {
-        state
-            .cursors
-            .seal(&fingerprint, &query::encode_pair(last.key))
-    });
+    let next_cursor = page.finish(&state.cursors, &mut entries, |entry| entry.key);
     Ok(HttpResponse::Ok().json(AccessPage {
         items: entries.into_iter().map(AccessEntry::from).collect(),
         next_cursor,
@@ -471,7 +442,7 @@ impl Watch {
                 ));
             }
         }
-        record_nearby_views(conn, self.viewer, &arrived, now)?;
+        access_log::record_nearby(conn, self.viewer, &arrived, now)?;
         events.extend(
             arrived
                 .into_iter()

@@ -84,14 +84,56 @@ pub fn cursor(
         .transpose()
 }
 
+/// The `limit` and `cursor` of a newest-first list, with the identity of the list (its kind and
+/// whose it is) that the cursor is bound to.
+pub struct Page {
+    pub limit: usize,
+    pub after: Option<(i64, i64)>,
+    list: Vec<u8>,
+}
+
+impl Page {
+    pub fn parse(
+        params: &FormParams,
+        cursors: &Cursors,
+        list: String,
+        default: usize,
+        max: usize,
+    ) -> Result<Self, ApiError> {
+        let mut errors = ValidationErrors::default();
+        let Some(limit) = limit(params, default, max, &mut errors)? else {
+            return Err(errors.into());
+        };
+        let list = list.into_bytes();
+        let after = cursor(params, cursors, &list)?
+            .map(|bytes| decode_pair(&bytes))
+            .transpose()?;
+        Ok(Self { limit, after, list })
+    }
+
+    /// Trims `rows` (fetched with `limit + 1`) to the page; the cursor of the next page, if any.
+    pub fn finish<T>(
+        &self,
+        cursors: &Cursors,
+        rows: &mut Vec<T>,
+        key: impl Fn(&T) -> (i64, i64),
+    ) -> Option<String> {
+        let more = rows.len() > self.limit;
+        rows.truncate(self.limit);
+        more.then(|| rows.last())
+            .flatten()
+            .map(|last| cursors.seal(&self.list, &encode_pair(key(last))))
+    }
+}
+
 /// A (time, id) list position as cursor bytes, and back.
-pub fn encode_pair((at, id): (i64, i64)) -> Vec<u8> {
+fn encode_pair((at, id): (i64, i64)) -> Vec<u8> {
     let mut bytes = at.to_be_bytes().to_vec();
     bytes.extend_from_slice(&id.to_be_bytes());
     bytes
 }
 
-pub fn decode_pair(bytes: &[u8]) -> Result<(i64, i64), ApiError> {
+fn decode_pair(bytes: &[u8]) -> Result<(i64, i64), ApiError> {
     let invalid =
         || ApiError::malformed(Some("cursor".into()), "cursor: not a cursor of this list");
     let (at, id) = bytes.split_at_checked(8).ok_or_else(invalid)?;

@@ -17,7 +17,7 @@ use vicinity_store::venues::{
 
 use crate::app::AppState;
 use crate::auth::{Caller, Scoped, scopes};
-use crate::error::{ApiError, ErrorBody, ErrorEnvelope};
+use crate::error::{ApiError, ErrorBody, ErrorEnvelope, not_found_as};
 use crate::json::JsonBody;
 use crate::request::current_request_id;
 
@@ -41,16 +41,27 @@ pub struct LatLng {
 
 impl LatLng {
     fn parse(self, field: &str, errors: &mut ValidationErrors) -> Option<Point> {
-        match Point::new(self.lat, self.lng) {
-            Ok(point) => Some(point),
-            Err(error) => {
-                let part = match error {
-                    vicinity_geo::InvalidPoint::Latitude => "lat",
-                    vicinity_geo::InvalidPoint::Longitude => "lng",
-                };
-                errors.check::<()>(&format!("{field}.{part}"), Err(error.to_string()));
-                None
-            }
+        parse_point(self.lat, self.lng, field, errors)
+    }
+}
+
+/// A position from a body, with an out-of-range coordinate recorded as `<field>.lat` or
+/// `<field>.lng`.
+pub(crate) fn parse_point(
+    lat: f64,
+    lng: f64,
+    field: &str,
+    errors: &mut ValidationErrors,
+) -> Option<Point> {
+    match Point::new(lat, lng) {
+        Ok(point) => Some(point),
+        Err(error) => {
+            let part = match error {
+                vicinity_geo::InvalidPoint::Latitude => "lat",
+                vicinity_geo::InvalidPoint::Longitude => "lng",
+            };
+            errors.check::<()>(&format!("{field}.{part}"), Err(error.to_string()));
+            None
         }
     }
 }
@@ -320,14 +331,6 @@ fn venue_id(path: &str) -> Result<VenueId, ApiError> {
     VenueId::parse(path).map_err(|_| ApiError::not_found("no such venue"))
 }
 
-fn not_found(error: ApiError) -> ApiError {
-    if error.code() == "not_found" {
-        ApiError::not_found("no such venue")
-    } else {
-        error
-    }
-}
-
 /// Adds a venue. When venues of a similar name already exist within 150 m, nothing is
 /// written and the answer is 409 with those candidates; resubmit with
 /// `"allow_duplicate": true` if the new venue really is a different place.
@@ -404,7 +407,7 @@ pub async fn get_venue(
         .store
         .run(move |conn| venues::find(conn, id))
         .await
-        .map_err(|e| not_found(e.into()))?;
+        .map_err(not_found_as("no such venue"))?;
     Ok(HttpResponse::Ok().json(VenueView::from(venue)))
 }
 
@@ -446,7 +449,7 @@ pub async fn update_venue(
             })
         })
         .await
-        .map_err(|e| not_found(e.into()))?
+        .map_err(not_found_as("no such venue"))?
         .ok_or_else(|| {
             ApiError::forbidden(
                 "only the person who added this venue or an administrator may change it",
@@ -479,7 +482,7 @@ pub async fn delete_venue(
         .store
         .run(move |conn| venues::delete(conn, id))
         .await
-        .map_err(|e| not_found(e.into()))?;
+        .map_err(not_found_as("no such venue"))?;
     tracing::info!(venue.id = %id, admin.id = %caller.user_id, "venue deleted");
     Ok(HttpResponse::NoContent().finish())
 }
@@ -666,22 +669,13 @@ pub async fn search_venues(
     let (found, more) = state
         .store
         .run(move |conn| {
-            let categories = category
-                .map(|c| venues::category_with_descendants(conn, &c))
-                .transpose()
-                .map_err(|e| match e {
-                    vicinity_store::StoreError::Unknown(_) => {
-                        vicinity_store::StoreError::Unknown("category")
-                    }
-                    other => other,
-                })?;
             venues::search(
                 conn,
                 &VenueSearch {
                     centre,
                     radius_m,
                     query,
-                    categories,
+                    category,
                     after,
                     limit,
                 },
