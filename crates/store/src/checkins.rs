@@ -75,7 +75,8 @@ pub struct NewCheckIn {
     pub location: Point,
     pub accuracy_m: Option<f64>,
     pub shout: Option<String>,
-    pub visibility: Visibility,
+    /// `None`: the person's default visibility.
+    pub visibility: Option<Visibility>,
     /// When it happened (earlier than now for a check-in queued offline).
     pub created_at: DateTime<Utc>,
 }
@@ -105,6 +106,10 @@ pub fn create(
 ) -> Result<Created, StoreError> {
     transaction(conn, |conn| {
         let venue = venues::find(conn, new.venue_id)?;
+        let visibility = match new.visibility {
+            Some(visibility) => visibility,
+            None => crate::users::find(conn, user)?.default_visibility,
+        };
         let distance_m = venue.location.distance_m(new.location);
         let allowed_m = CHECKIN_REACH_M + new.accuracy_m.unwrap_or(0.0).min(1_000.0);
         if distance_m > allowed_m {
@@ -139,7 +144,7 @@ pub fn create(
                 checkins::lng.eq(new.location.lng()),
                 checkins::accuracy_m.eq(new.accuracy_m),
                 checkins::shout.eq(new.shout.as_deref()),
-                checkins::visibility.eq(new.visibility.as_str()),
+                checkins::visibility.eq(visibility.as_str()),
                 checkins::created_at.eq(to_micros(new.created_at)),
                 checkins::received_at.eq(to_micros(now)),
             ))
@@ -157,6 +162,86 @@ pub fn create(
             )?;
         }
         find(conn, CheckInId::from_raw(id)).map(|found| Created::CheckIn(Box::new(found)))
+    })
+}
+
+/// A check-in request's `Idempotency-Key` and the hash of what it asked for.
+#[derive(Debug, Clone)]
+pub struct IdempotencyKey {
+    pub key: String,
+    pub request_hash: String,
+}
+
+/// The answer to a check-in request.
+#[derive(Debug, Clone)]
+pub enum Answer {
+    /// Checked in now; `response` is what `respond` rendered.
+    Created { id: CheckInId, response: String },
+    /// A retry: the first answer, to send again.
+    Replay { status: u16, response: String },
+}
+
+/// Checks in once per idempotency key, in one transaction: claims the key (a concurrent
+/// retry waits, then replays), records the check-in, renders the answer with `respond` (which
+/// may read more, such as the friends nearby) and stores it under the key. A refusal
+/// (`too_far_from_venue`, `impossible_travel`, `idempotency_key_reused`) is an error, so the
+/// transaction and the claimed key roll back and a corrected retry is accepted.
+pub fn create_once(
+    conn: &mut DbConnection,
+    user: UserId,
+    new: &NewCheckIn,
+    key: Option<&IdempotencyKey>,
+    rules: PresenceRules,
+    now: DateTime<Utc>,
+    respond: impl FnOnce(&mut DbConnection, Listed) -> Result<String, StoreError>,
+) -> Result<Answer, StoreError> {
+    transaction(conn, |conn| {
+        if let Some(key) = key {
+            match claim_key(conn, user, &key.key, &key.request_hash, now)? {
+                Idempotent::Fresh => {}
+                Idempotent::Replay { status, response } => {
+                    return Ok(Answer::Replay { status, response });
+                }
+                Idempotent::Mismatch => {
+                    return Err(StoreError::Refused(
+                        "idempotency_key_reused",
+                        "this Idempotency-Key was used for a different check-in; use a new key \
+                         for a new check-in"
+                            .into(),
+                    ));
+                }
+            }
+        }
+        let listed = match create(conn, user, new, rules, now)? {
+            Created::CheckIn(listed) => *listed,
+            Created::TooFar {
+                distance_m,
+                allowed_m,
+            } => {
+                return Err(StoreError::Refused(
+                    "too_far_from_venue",
+                    format!(
+                        "the device is {distance_m:.0} m from the venue; at most {allowed_m:.0} m \
+                         is plausible for its accuracy"
+                    ),
+                ));
+            }
+            Created::ImpossibleTravel { speed_mps } => {
+                return Err(StoreError::Refused(
+                    "impossible_travel",
+                    format!(
+                        "reaching this venue from your previous position needs {:.0} km/h",
+                        speed_mps * 3.6
+                    ),
+                ));
+            }
+        };
+        let id = listed.checkin.id;
+        let response = respond(conn, listed)?;
+        if let Some(key) = key {
+            complete_key(conn, user, &key.key, 201, &response)?;
+        }
+        Ok(Answer::Created { id, response })
     })
 }
 

@@ -9,9 +9,11 @@ use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 use vicinity_domain::checkin::{parse_checkin_time, parse_shout};
 use vicinity_domain::{CheckInId, UserId, ValidationErrors, VenueId, Visibility};
-use vicinity_store::checkins::{self, CheckInKey, Created, Idempotent, Listed, NewCheckIn, Scope};
+use vicinity_store::checkins::{
+    self, Answer, CheckInKey, IdempotencyKey, Listed, NewCheckIn, Scope,
+};
 use vicinity_store::presence::{self, Nearby};
-use vicinity_store::{DbConnection, StoreError, transaction, users};
+use vicinity_store::{DbConnection, StoreError};
 
 use super::friends::ListParams;
 use super::presence::{DeviceLocation, NearbyItem};
@@ -106,18 +108,8 @@ pub struct CreateCheckinRequest {
     pub created_at: Option<DateTime<Utc>>,
 }
 
-/// The request, validated.
-struct Parsed {
-    venue_id: VenueId,
-    location: vicinity_geo::Point,
-    accuracy_m: Option<f64>,
-    shout: Option<String>,
-    visibility: Option<Visibility>,
-    created_at: DateTime<Utc>,
-}
-
 impl CreateCheckinRequest {
-    fn parse(&self, now: DateTime<Utc>) -> Result<Parsed, ApiError> {
+    fn parse(&self, now: DateTime<Utc>) -> Result<NewCheckIn, ApiError> {
         let venue_id =
             VenueId::parse(&self.venue_id).map_err(|e| ApiError::bad_id("venue_id", e))?;
         let mut errors = ValidationErrors::default();
@@ -137,7 +129,7 @@ impl CreateCheckinRequest {
         else {
             return Err(errors.into());
         };
-        Ok(Parsed {
+        Ok(NewCheckIn {
             venue_id,
             location,
             accuracy_m,
@@ -173,12 +165,6 @@ fn idempotency_key(request: &HttpRequest) -> Result<Option<String>, ApiError> {
     Ok(Some(key.to_owned()))
 }
 
-/// What the store transaction produced.
-enum Outcome {
-    Created { id: String, body: String },
-    Replay { status: u16, body: String },
-}
-
 /// Checks in at a venue. The answer holds the check-in and the friends nearby right now. With
 /// an `Idempotency-Key`, a retry with the same key and body gets the first answer again (with
 /// `Idempotent-Replayed: true`) and creates nothing; the same key with another body is a 422.
@@ -206,103 +192,48 @@ pub async fn create_checkin(
     JsonBody(body): JsonBody<CreateCheckinRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let now = Utc::now();
-    let parsed = body.parse(now)?;
-    let key = idempotency_key(&request)?;
-    let fingerprint = body.fingerprint();
+    let new = body.parse(now)?;
+    let key = idempotency_key(&request)?.map(|key| IdempotencyKey {
+        key,
+        request_hash: body.fingerprint(),
+    });
     let (me, rules) = (caller.user_id, state.config.presence);
-    let outcome = state
+    let answer = state
         .store
         .run(move |conn| {
-            transaction(conn, |conn| {
-                if let Some(key) = &key {
-                    match checkins::claim_key(conn, me, key, &fingerprint, now)? {
-                        Idempotent::Fresh => {}
-                        Idempotent::Replay { status, response } => {
-                            return Ok(Outcome::Replay {
-                                status,
-                                body: response,
-                            });
+            checkins::create_once(conn, me, &new, key.as_ref(), rules, now, |conn, listed| {
+                let nearby_friends =
+                    match presence::nearby_seen(conn, me, CHECKIN_NEARBY_RADIUS_M, now)? {
+                        Nearby::Friends(friends) => {
+                            friends.into_iter().map(NearbyItem::from).collect()
                         }
-                        Idempotent::Mismatch => {
-                            return Err(StoreError::Refused(
-                                "idempotency_key_reused",
-                                "this Idempotency-Key was used for a different check-in; use a \
-                                 new key for a new check-in"
-                                    .into(),
-                            ));
-                        }
-                    }
-                }
-                let user = users::find(conn, me)?;
-                let new = NewCheckIn {
-                    venue_id: parsed.venue_id,
-                    location: parsed.location,
-                    accuracy_m: parsed.accuracy_m,
-                    shout: parsed.shout.clone(),
-                    visibility: parsed.visibility.unwrap_or(user.default_visibility),
-                    created_at: parsed.created_at,
-                };
-                let checkin = match checkins::create(conn, me, &new, rules, now)? {
-                    Created::CheckIn(checkin) => *checkin,
-                    // Errors roll the transaction back, and with it the claimed key, so a
-                    // corrected retry with the same key is accepted.
-                    Created::TooFar {
-                        distance_m,
-                        allowed_m,
-                    } => {
-                        return Err(StoreError::Refused(
-                            "too_far_from_venue",
-                            format!(
-                                "the device is {distance_m:.0} m from the venue; at most \
-                                 {allowed_m:.0} m is plausible for its accuracy"
-                            ),
-                        ));
-                    }
-                    Created::ImpossibleTravel { speed_mps } => {
-                        return Err(StoreError::Refused(
-                            "impossible_travel",
-                            format!(
-                                "reaching this venue from your previous position needs {:.0} km/h",
-                                speed_mps * 3.6
-                            ),
-                        ));
-                    }
-                };
-                let nearby = match presence::nearby_seen(conn, me, CHECKIN_NEARBY_RADIUS_M, now)? {
-                    Nearby::Friends(friends) => friends.into_iter().map(NearbyItem::from).collect(),
-                    Nearby::NoPresence | Nearby::SharingOff => Vec::new(),
-                };
-                let id = checkin.checkin.id.to_string();
+                        Nearby::NoPresence | Nearby::SharingOff => Vec::new(),
+                    };
                 let created = CheckinCreated {
-                    checkin: CheckinView::new(checkin, me),
-                    nearby_friends: nearby,
+                    checkin: CheckinView::new(listed, me),
+                    nearby_friends,
                 };
-                let body = serde_json::to_string(&created)
-                    .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-                if let Some(key) = &key {
-                    checkins::complete_key(conn, me, key, 201, &body)?;
-                }
-                Ok(Outcome::Created { id, body })
+                serde_json::to_string(&created).map_err(|e| StoreError::Corrupt(e.to_string()))
             })
         })
         .await
         .map_err(not_found_as("no such venue"))?;
-    if matches!(outcome, Outcome::Created { .. }) {
+    if matches!(answer, Answer::Created { .. }) {
         state.events.publish_local(me);
     }
     let json = HeaderValue::from_static("application/json");
-    Ok(match outcome {
-        Outcome::Created { id, body } => HttpResponse::Created()
+    Ok(match answer {
+        Answer::Created { id, response } => HttpResponse::Created()
             .insert_header((header::CONTENT_TYPE, json))
             .insert_header((header::LOCATION, format!("/v1/checkins/{id}")))
-            .body(body),
-        Outcome::Replay { status, body } => {
+            .body(response),
+        Answer::Replay { status, response } => {
             let status = actix_web::http::StatusCode::from_u16(status)
                 .unwrap_or(actix_web::http::StatusCode::CREATED);
             HttpResponse::build(status)
                 .insert_header((header::CONTENT_TYPE, json))
                 .insert_header(("Idempotent-Replayed", "true"))
-                .body(body)
+                .body(response)
         }
     })
 }
