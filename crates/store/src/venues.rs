@@ -31,32 +31,12 @@ pub struct Category {
     pub name: String,
 }
 
-/// Every category, parents before children, siblings by name.
+/// Every category, by name (the API builds the tree from the parent links).
 pub fn categories(conn: &mut DbConnection) -> Result<Vec<Category>, StoreError> {
-    let mut all = categories::table
+    Ok(categories::table
         .select(Category::as_select())
         .order(categories::name.asc())
-        .load::<Category>(conn)?;
-    // Order by depth so a client can build the tree in one pass.
-    let depth = |category: &Category, all: &[Category]| {
-        let mut depth = 0;
-        let mut parent = category.parent_id.clone();
-        while let Some(id) = parent {
-            depth += 1;
-            parent = all
-                .iter()
-                .find(|c| c.id == id)
-                .and_then(|c| c.parent_id.clone());
-            if depth > 8 {
-                break;
-            }
-        }
-        depth
-    };
-    let depths: Vec<usize> = all.iter().map(|c| depth(c, &all)).collect();
-    let mut indexed: Vec<(usize, Category)> = depths.into_iter().zip(all.drain(..)).collect();
-    indexed.sort_by_key(|(depth, _)| *depth);
-    Ok(indexed.into_iter().map(|(_, category)| category).collect())
+        .load::<Category>(conn)?)
 }
 
 /// The category `id` and everything below it; `Unknown("category")` (the search parameter)
@@ -338,6 +318,25 @@ impl VenueChanges {
             && self.phone.is_none()
             && self.url.is_none()
     }
+}
+
+/// Applies `changes` for `editor`, who must have added the venue unless `admin`; `Ok(None)`
+/// when they may not.
+pub fn update_as(
+    conn: &mut DbConnection,
+    id: VenueId,
+    changes: &VenueChanges,
+    editor: UserId,
+    admin: bool,
+    now: DateTime<Utc>,
+) -> Result<Option<Venue>, StoreError> {
+    transaction(conn, |conn| {
+        let venue = find(conn, id)?;
+        if !admin && venue.created_by != Some(editor) {
+            return Ok(None);
+        }
+        update(conn, id, changes, now).map(Some)
+    })
 }
 
 /// Applies `changes`; with none, the venue is returned as it is (`updated_at` untouched).

@@ -17,10 +17,19 @@ use vicinity_store::social::{self, SocialLimits};
 use vicinity_store::testing::TestDatabase;
 use vicinity_store::{DbConnection, PoolOptions, Store, users};
 
-fn databases(test: &str) -> Vec<TestDatabase> {
-    let mut all = vec![TestDatabase::sqlite()];
-    all.extend(TestDatabase::postgres(test));
-    all
+/// Runs `work` on a fresh, migrated SQLite database and, when configured, a PostgreSQL one.
+fn on_each_database(
+    test: &str,
+    work: impl Fn(&mut DbConnection) -> Result<(), vicinity_store::StoreError>,
+) {
+    let mut databases = vec![TestDatabase::sqlite()];
+    databases.extend(TestDatabase::postgres(test));
+    for db in databases {
+        let store = Store::connect(db.url(), &PoolOptions::default()).unwrap();
+        store.migrate().unwrap();
+        store.run_blocking(&work).unwrap();
+        store.close(std::time::Duration::from_secs(5));
+    }
 }
 
 const LEVELS: [PrecisionLevel; 4] = [
@@ -48,241 +57,209 @@ fn person(conn: &mut DbConnection, name: &str, level: PrecisionLevel) -> User {
 
 #[test]
 fn both_plans_equal_a_brute_force_scan() {
-    for db in databases("both_plans_equal_a_brute_force_scan") {
-        let store = Store::connect(db.url(), &PoolOptions::default()).unwrap();
-        store.migrate().unwrap();
-        store
-            .run_blocking(|conn| {
-                let mut rng = StdRng::seed_from_u64(4);
-                let now = Utc::now();
-                let rules = PresenceRules::default();
-                let centre = Point::new(48.8566, 2.3522).unwrap();
-                let people: Vec<User> = (0..60)
-                    .map(|i| person(conn, &format!("person{i}"), LEVELS[rng.random_range(0..4)]))
-                    .collect();
-                // Random friendships, random positions up to 30 km out; some expired.
-                for (i, a) in people.iter().enumerate() {
-                    for b in people.iter().skip(i + 1) {
-                        if rng.random_bool(0.3) {
-                            social::send_request(conn, a.id, b.id, SocialLimits::default(), now)
-                                .unwrap();
-                            social::accept(conn, b.id, a.id, SocialLimits::default(), now).unwrap();
-                        }
-                    }
-                    let at = centre.destination(
-                        rng.random_range(0.0..360.0),
-                        30_000.0 * rng.random::<f64>().powi(2),
-                    );
-                    let when = if rng.random_bool(0.15) {
-                        now - Duration::hours(4)
-                    } else {
-                        now
-                    };
-                    let update =
-                        presence::update(conn, a.id, at, Some(10.0), None, rules, when).unwrap();
-                    assert_eq!(update, Update::Accepted);
+    on_each_database("both_plans_equal_a_brute_force_scan", |conn| {
+        let mut rng = StdRng::seed_from_u64(4);
+        let now = Utc::now();
+        let rules = PresenceRules::default();
+        let centre = Point::new(48.8566, 2.3522).unwrap();
+        let people: Vec<User> = (0..60)
+            .map(|i| person(conn, &format!("person{i}"), LEVELS[rng.random_range(0..4)]))
+            .collect();
+        // Random friendships, random positions up to 30 km out; some expired.
+        for (i, a) in people.iter().enumerate() {
+            for b in people.iter().skip(i + 1) {
+                if rng.random_bool(0.3) {
+                    social::send_request(conn, a.id, b.id, SocialLimits::default(), now).unwrap();
+                    social::accept(conn, b.id, a.id, SocialLimits::default(), now).unwrap();
                 }
-                let mut checked = 0;
-                for viewer in &people {
-                    for radius in [300.0, 1_000.0, 5_000.0, 20_000.0] {
-                        let walk =
-                            presence::nearby(conn, viewer, radius, Some(Plan::WalkFriends), now)
-                                .unwrap();
-                        let scan =
-                            presence::nearby(conn, viewer, radius, Some(Plan::ScanCells), now)
-                                .unwrap();
-                        let chosen = presence::nearby(conn, viewer, radius, None, now).unwrap();
-                        assert_eq!(
-                            walk,
-                            scan,
-                            "viewer {} radius {radius}",
-                            viewer.username.as_str()
-                        );
-                        assert_eq!(walk, chosen);
-                        // Brute force over everyone.
-                        let origin = presence::current(conn, viewer.id, now).unwrap();
-                        let expected: Vec<(String, u64)> = match (&walk, origin) {
-                            (Nearby::SharingOff, _) => {
-                                assert_eq!(viewer.location_precision, PrecisionLevel::Off);
-                                continue;
-                            }
-                            (Nearby::NoPresence, None) => continue,
-                            (Nearby::Friends(_), Some(origin)) => {
-                                let mut all: Vec<(f64, i64, String, u64)> = people
-                                    .iter()
-                                    .filter_map(|p| {
-                                        if !social::are_friends(conn, viewer.id, p.id).unwrap() {
-                                            return None;
-                                        }
-                                        let seen = presence::current(conn, p.id, now).unwrap()?;
-                                        let level =
-                                            viewer.location_precision.coarser(p.location_precision);
-                                        let point = shared_point(seen.location, level)?;
-                                        let d = origin.location.distance_m(point);
-                                        (d <= radius).then(|| {
-                                            (
-                                                d,
-                                                p.id.raw(),
-                                                p.id.to_string(),
-                                                rounded_distance_m(d, level),
-                                            )
-                                        })
-                                    })
-                                    .collect();
-                                all.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
-                                all.into_iter().map(|(_, _, id, d)| (id, d)).collect()
-                            }
-                            other => panic!("inconsistent: {other:?}"),
-                        };
-                        let Nearby::Friends(found) = walk else {
-                            unreachable!()
-                        };
-                        let got: Vec<(String, u64)> = found
+            }
+            let at = centre.destination(
+                rng.random_range(0.0..360.0),
+                30_000.0 * rng.random::<f64>().powi(2),
+            );
+            let when = if rng.random_bool(0.15) {
+                now - Duration::hours(4)
+            } else {
+                now
+            };
+            let update = presence::update(conn, a.id, at, Some(10.0), None, rules, when).unwrap();
+            assert_eq!(update, Update::Accepted);
+        }
+        let mut checked = 0;
+        for viewer in &people {
+            for radius in [300.0, 1_000.0, 5_000.0, 20_000.0] {
+                let walk =
+                    presence::nearby(conn, viewer, radius, Some(Plan::WalkFriends), now).unwrap();
+                let scan =
+                    presence::nearby(conn, viewer, radius, Some(Plan::ScanCells), now).unwrap();
+                let chosen = presence::nearby(conn, viewer, radius, None, now).unwrap();
+                assert_eq!(
+                    walk,
+                    scan,
+                    "viewer {} radius {radius}",
+                    viewer.username.as_str()
+                );
+                assert_eq!(walk, chosen);
+                // Brute force over everyone.
+                let origin = presence::current(conn, viewer.id, now).unwrap();
+                let expected: Vec<(String, u64)> = match (&walk, origin) {
+                    (Nearby::SharingOff, _) => {
+                        assert_eq!(viewer.location_precision, PrecisionLevel::Off);
+                        continue;
+                    }
+                    (Nearby::NoPresence, None) => continue,
+                    (Nearby::Friends(_), Some(origin)) => {
+                        let mut all: Vec<(f64, i64, String, u64)> = people
                             .iter()
-                            .map(|f| (f.user.id.to_string(), f.distance_m))
+                            .filter_map(|p| {
+                                if !social::are_friends(conn, viewer.id, p.id).unwrap() {
+                                    return None;
+                                }
+                                let seen = presence::current(conn, p.id, now).unwrap()?;
+                                let level = viewer.location_precision.coarser(p.location_precision);
+                                let point = shared_point(seen.location, level)?;
+                                let d = origin.location.distance_m(point);
+                                (d <= radius).then(|| {
+                                    (
+                                        d,
+                                        p.id.raw(),
+                                        p.id.to_string(),
+                                        rounded_distance_m(d, level),
+                                    )
+                                })
+                            })
                             .collect();
-                        assert_eq!(got, expected);
-                        checked += got.len();
+                        all.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+                        all.into_iter().map(|(_, _, id, d)| (id, d)).collect()
                     }
-                }
-                assert!(checked > 50, "the scenario must find people: {checked}");
-                Ok(())
-            })
-            .unwrap();
-        store.close(std::time::Duration::from_secs(5));
-    }
+                    other => panic!("inconsistent: {other:?}"),
+                };
+                let Nearby::Friends(found) = walk else {
+                    unreachable!()
+                };
+                let got: Vec<(String, u64)> = found
+                    .iter()
+                    .map(|f| (f.user.id.to_string(), f.distance_m))
+                    .collect();
+                assert_eq!(got, expected);
+                checked += got.len();
+            }
+        }
+        assert!(checked > 50, "the scenario must find people: {checked}");
+        Ok(())
+    });
 }
 
 #[test]
 fn impossible_travel_is_refused_and_clearing_forgets() {
-    for db in databases("impossible_travel_is_refused") {
-        let store = Store::connect(db.url(), &PoolOptions::default()).unwrap();
-        store.migrate().unwrap();
-        store
-            .run_blocking(|conn| {
-                let ada = person(conn, "ada", PrecisionLevel::Exact);
-                let rules = PresenceRules::default();
-                let now = Utc::now();
-                let paris = Point::new(48.8566, 2.3522).unwrap();
-                let london = Point::new(51.5074, -0.1278).unwrap();
-                assert_eq!(
-                    presence::update(conn, ada.id, paris, Some(5.0), None, rules, now).unwrap(),
-                    Update::Accepted
-                );
-                // Paris to London (344 km) in a minute is not a flight.
-                let update = presence::update(
-                    conn,
-                    ada.id,
-                    london,
-                    Some(5.0),
-                    None,
-                    rules,
-                    now + Duration::minutes(1),
-                )
-                .unwrap();
-                assert!(
-                    matches!(update, Update::ImpossibleTravel { speed_mps } if speed_mps > 5_000.0),
-                    "{update:?}"
-                );
-                assert_eq!(
-                    presence::current(conn, ada.id, now)
-                        .unwrap()
-                        .unwrap()
-                        .location,
-                    paris,
-                    "nothing changed"
-                );
-                // In two hours it is.
-                assert_eq!(
-                    presence::update(
-                        conn,
-                        ada.id,
-                        london,
-                        Some(5.0),
-                        None,
-                        rules,
-                        now + Duration::hours(2)
-                    )
-                    .unwrap(),
-                    Update::Accepted
-                );
-                // Presence expires, and clearing forgets it at once.
-                assert!(
-                    presence::current(conn, ada.id, now + Duration::hours(6))
-                        .unwrap()
-                        .is_none()
-                );
-                assert!(presence::clear(conn, ada.id).unwrap());
-                assert!(!presence::clear(conn, ada.id).unwrap());
-                assert!(
-                    presence::current(conn, ada.id, now + Duration::hours(2))
-                        .unwrap()
-                        .is_none()
-                );
-                Ok(())
-            })
-            .unwrap();
-        store.close(std::time::Duration::from_secs(5));
-    }
+    on_each_database("impossible_travel_is_refused", |conn| {
+        let ada = person(conn, "ada", PrecisionLevel::Exact);
+        let rules = PresenceRules::default();
+        let now = Utc::now();
+        let paris = Point::new(48.8566, 2.3522).unwrap();
+        let london = Point::new(51.5074, -0.1278).unwrap();
+        assert_eq!(
+            presence::update(conn, ada.id, paris, Some(5.0), None, rules, now).unwrap(),
+            Update::Accepted
+        );
+        // Paris to London (344 km) in a minute is not a flight.
+        let update = presence::update(
+            conn,
+            ada.id,
+            london,
+            Some(5.0),
+            None,
+            rules,
+            now + Duration::minutes(1),
+        )
+        .unwrap();
+        assert!(
+            matches!(update, Update::ImpossibleTravel { speed_mps } if speed_mps > 5_000.0),
+            "{update:?}"
+        );
+        assert_eq!(
+            presence::current(conn, ada.id, now)
+                .unwrap()
+                .unwrap()
+                .location,
+            paris,
+            "nothing changed"
+        );
+        // In two hours it is.
+        assert_eq!(
+            presence::update(
+                conn,
+                ada.id,
+                london,
+                Some(5.0),
+                None,
+                rules,
+                now + Duration::hours(2)
+            )
+            .unwrap(),
+            Update::Accepted
+        );
+        // Presence expires, and clearing forgets it at once.
+        assert!(
+            presence::current(conn, ada.id, now + Duration::hours(6))
+                .unwrap()
+                .is_none()
+        );
+        assert!(presence::clear(conn, ada.id).unwrap());
+        assert!(!presence::clear(conn, ada.id).unwrap());
+        assert!(
+            presence::current(conn, ada.id, now + Duration::hours(2))
+                .unwrap()
+                .is_none()
+        );
+        Ok(())
+    });
 }
 
 #[test]
 fn expired_presence_and_stale_records_are_pruned() {
     use vicinity_store::maintenance::{Pruned, Retention, prune};
-    for db in databases("expired_presence_is_pruned") {
-        let store = Store::connect(db.url(), &PoolOptions::default()).unwrap();
-        store.migrate().unwrap();
-        store
-            .run_blocking(|conn| {
-                let ada = person(conn, "ada", PrecisionLevel::Exact);
-                let bob = person(conn, "bob", PrecisionLevel::Exact);
-                let rules = PresenceRules::default();
-                let now = Utc::now();
-                let here = Point::new(1.0, 2.0).unwrap();
-                presence::update(
-                    conn,
-                    ada.id,
-                    here,
-                    None,
-                    None,
-                    rules,
-                    now - Duration::hours(4),
-                )
-                .unwrap();
-                presence::update(conn, bob.id, here, None, None, rules, now).unwrap();
-                vicinity_store::checkins::claim_key(
-                    conn,
-                    ada.id,
-                    "old",
-                    "h",
-                    now - Duration::hours(25),
-                )
-                .unwrap();
-                vicinity_store::checkins::claim_key(conn, ada.id, "new", "h", now).unwrap();
-                let pruned = prune(conn, Retention::default(), now).unwrap();
-                assert_eq!(
-                    pruned,
-                    Pruned {
-                        presence: 1,
-                        idempotency_keys: 1,
-                        access_log: 0,
-                        refresh_tokens: 0
-                    }
-                );
-                // Ada's expired position is gone, not merely hidden; Bob's current one stays.
-                assert!(
-                    presence::current(conn, ada.id, chrono::DateTime::<Utc>::MIN_UTC)
-                        .unwrap()
-                        .is_none()
-                );
-                assert!(presence::current(conn, bob.id, now).unwrap().is_some());
-                assert_eq!(
-                    prune(conn, Retention::default(), now).unwrap(),
-                    Pruned::default()
-                );
-                Ok(())
-            })
+    on_each_database("expired_presence_is_pruned", |conn| {
+        let ada = person(conn, "ada", PrecisionLevel::Exact);
+        let bob = person(conn, "bob", PrecisionLevel::Exact);
+        let rules = PresenceRules::default();
+        let now = Utc::now();
+        let here = Point::new(1.0, 2.0).unwrap();
+        presence::update(
+            conn,
+            ada.id,
+            here,
+            None,
+            None,
+            rules,
+            now - Duration::hours(4),
+        )
+        .unwrap();
+        presence::update(conn, bob.id, here, None, None, rules, now).unwrap();
+        vicinity_store::checkins::claim_key(conn, ada.id, "old", "h", now - Duration::hours(25))
             .unwrap();
-        store.close(std::time::Duration::from_secs(5));
-    }
+        vicinity_store::checkins::claim_key(conn, ada.id, "new", "h", now).unwrap();
+        let pruned = prune(conn, Retention::default(), now).unwrap();
+        assert_eq!(
+            pruned,
+            Pruned {
+                presence: 1,
+                idempotency_keys: 1,
+                access_log: 0,
+                refresh_tokens: 0
+            }
+        );
+        // Ada's expired position is gone, not merely hidden; Bob's current one stays.
+        assert!(
+            presence::current(conn, ada.id, chrono::DateTime::<Utc>::MIN_UTC)
+                .unwrap()
+                .is_none()
+        );
+        assert!(presence::current(conn, bob.id, now).unwrap().is_some());
+        assert_eq!(
+            prune(conn, Retention::default(), now).unwrap(),
+            Pruned::default()
+        );
+        Ok(())
+    });
 }

@@ -439,15 +439,7 @@ pub async fn update_venue(
     let (user, admin) = (caller.user_id, caller.scope.contains(Scope::Admin));
     let venue = state
         .store
-        .run(move |conn| {
-            vicinity_store::transaction(conn, |conn| {
-                let venue = venues::find(conn, id)?;
-                if !admin && venue.created_by != Some(user) {
-                    return Ok(None);
-                }
-                venues::update(conn, id, &changes, Utc::now()).map(Some)
-            })
-        })
+        .run(move |conn| venues::update_as(conn, id, &changes, user, admin, Utc::now()))
         .await
         .map_err(not_found_as("no such venue"))?
         .ok_or_else(|| {
