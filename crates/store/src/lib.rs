@@ -37,6 +37,18 @@ pub use connection::{Backend, DatabaseUrl, DbConnection, PoolOptions, Store, tra
 pub use error::StoreError;
 pub use migrations::{MigrationDirection, revert_all_migrations};
 
+/// An always-true condition that makes PostgreSQL plan a query for its actual parameters.
+///
+/// Diesel keeps a prepared statement per query shape, and after five executions PostgreSQL may
+/// switch such a statement to a generic plan made without the values. For a disjunction of
+/// H3 cell ranges the generic plan is a sequential scan of the whole table (measured: 2 ms
+/// instead of 0.2 ms at 10k present people, and growing with the table). Diesel does not keep
+/// a statement that holds a SQL literal, so a query with this condition is sent unnamed and
+/// planned with its ranges every time. SQLite plans every statement anyway.
+pub(crate) fn plan_for_actual_values() -> diesel::expression::SqlLiteral<diesel::sql_types::Bool> {
+    diesel::dsl::sql("TRUE")
+}
+
 /// `text` with LIKE's wildcards (`%`, `_`) and the escape character (`\`) escaped, for
 /// patterns used with `.escape('\\')`.
 pub(crate) fn like_escape(text: &str) -> String {

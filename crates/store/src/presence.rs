@@ -236,13 +236,24 @@ pub fn nearby(
     let reach = radius_m + max_snap_offset_m(PrecisionLevel::City);
     let cover = Cover::circle(origin.location, reach)
         .map_err(|e| StoreError::Corrupt(format!("nearby radius: {e}")))?;
-    let plan = match plan {
-        Some(plan) => plan,
-        None => choose_plan(conn, viewer.id, &cover, now)?,
-    };
     let at = to_micros(now);
-    let candidates: Vec<(UserRow, PresenceRow, Option<i64>)> = match plan {
-        Plan::WalkFriends => friendships::table
+    let present = match plan {
+        Some(Plan::WalkFriends) => None,
+        Some(Plan::ScanCells) => Some(present_in(conn, &cover, None, now)?),
+        None => {
+            // Scanning reads the present people in the cover, walking reads the friends:
+            // count the friends, then scan for at most one more than that. A scan that stays
+            // within the bound has already done the cheaper plan's reading.
+            let friends: i64 = friendships::table
+                .filter(friendships::user_id.eq(viewer.id.raw()))
+                .count()
+                .get_result(conn)?;
+            let present = present_in(conn, &cover, Some(friends + 1), now)?;
+            (present.len() as i64 <= friends).then_some(present)
+        }
+    };
+    let candidates: Vec<(UserRow, PresenceRow, Option<i64>)> = match present {
+        None => friendships::table
             .inner_join(presence::table.on(presence::user_id.eq(friendships::friend_id)))
             .inner_join(users::table.on(users::id.eq(friendships::friend_id)))
             .filter(friendships::user_id.eq(viewer.id.raw()))
@@ -250,21 +261,16 @@ pub fn nearby(
             .filter(users::suspended_at.is_null())
             .select((USER_COLUMNS, PresenceRow::as_select(), presence::checkin_id))
             .load(conn)?,
-        Plan::ScanCells => {
-            let mut query = presence::table
-                .inner_join(friendships::table.on(friendships::friend_id.eq(presence::user_id)))
-                .inner_join(users::table.on(users::id.eq(presence::user_id)))
-                .select((USER_COLUMNS, PresenceRow::as_select(), presence::checkin_id))
-                .into_boxed();
-            for range in cover.ranges() {
-                query = query.or_filter(presence::cell.between(range.first, range.last));
-            }
-            query
-                .filter(friendships::user_id.eq(viewer.id.raw()))
-                .filter(presence::expires_at.gt(at))
-                .filter(users::suspended_at.is_null())
-                .load(conn)?
-        }
+        Some(present) if present.is_empty() => Vec::new(),
+        Some(present) => presence::table
+            .inner_join(friendships::table.on(friendships::friend_id.eq(presence::user_id)))
+            .inner_join(users::table.on(users::id.eq(presence::user_id)))
+            .filter(presence::user_id.eq_any(present))
+            .filter(friendships::user_id.eq(viewer.id.raw()))
+            .filter(presence::expires_at.gt(at))
+            .filter(users::suspended_at.is_null())
+            .select((USER_COLUMNS, PresenceRow::as_select(), presence::checkin_id))
+            .load(conn)?,
     };
     let mut found = Vec::with_capacity(candidates.len());
     for (user_row, presence_row, checkin_id) in candidates {
@@ -322,30 +328,25 @@ pub fn nearby_seen(
     Ok(outcome)
 }
 
-/// Scans cells when they hold fewer present people than the viewer has friends (counted up to
-/// that many, so deciding costs no more than the cheaper plan).
-fn choose_plan(
+/// The people with unexpired presence in `cover`, at most `limit` of them.
+///
+/// The query is planned for its actual cell ranges every time (see
+/// [`crate::plan_for_actual_values`]): a plan cached for "some ranges" scans the whole table.
+fn present_in(
     conn: &mut DbConnection,
-    viewer: UserId,
     cover: &Cover,
+    limit: Option<i64>,
     now: DateTime<Utc>,
-) -> Result<Plan, StoreError> {
-    let friends: i64 = friendships::table
-        .filter(friendships::user_id.eq(viewer.raw()))
-        .count()
-        .get_result(conn)?;
+) -> Result<Vec<i64>, StoreError> {
     let mut query = presence::table.select(presence::user_id).into_boxed();
     for range in cover.ranges() {
         query = query.or_filter(presence::cell.between(range.first, range.last));
     }
-    let present = query
+    let mut query = query
         .filter(presence::expires_at.gt(to_micros(now)))
-        .limit(friends + 1)
-        .load::<i64>(conn)?
-        .len() as i64;
-    Ok(if present <= friends {
-        Plan::ScanCells
-    } else {
-        Plan::WalkFriends
-    })
+        .filter(crate::plan_for_actual_values());
+    if let Some(limit) = limit {
+        query = query.limit(limit);
+    }
+    Ok(query.load(conn)?)
 }
