@@ -17,6 +17,7 @@ on_both_backends!(
     only_the_owner_deletes_a_check_in,
     feeds_lists_here_now_and_nearby_honour_visibility_and_blocks,
     the_access_log_and_the_export_tell_a_person_everything,
+    one_answer_logs_every_friend_it_shows,
 );
 
 const VENUE_AT: (f64, f64) = (40.7580, -73.9855);
@@ -670,4 +671,37 @@ async fn the_access_log_and_the_export_tell_a_person_everything(backend: Backend
         .get_json("/v1/me/location/access-log", &bob.access_token)
         .await;
     assert_eq!(bobs["items"], json!([]));
+}
+
+/// An answer that shows several friends records a view in each one's log (one upsert for all
+/// of them), and asking again counts again.
+async fn one_answer_logs_every_friend_it_shows(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let viewer = app.register("viewer").await;
+    let mut friends = Vec::new();
+    for (i, name) in ["ada", "bob", "cyd"].into_iter().enumerate() {
+        let friend = app.register(name).await;
+        befriend(&app, &viewer, &friend).await;
+        let at = venue_point().destination(120.0 * i as f64, 100.0 + 50.0 * i as f64);
+        let body = json!({"location": {"lat": at.lat(), "lng": at.lng()}});
+        let response = send(&app, Method::PUT, "/v1/me/location", &friend, Some(body)).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        friends.push(friend);
+    }
+    let body = json!({"location": {"lat": VENUE_AT.0, "lng": VENUE_AT.1}});
+    let response = send(&app, Method::PUT, "/v1/me/location", &viewer, Some(body)).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    for _ in 0..3 {
+        let seen = app.get_json("/v1/me/nearby", &viewer.access_token).await;
+        assert_eq!(seen["items"].as_array().unwrap().len(), 3, "{seen}");
+    }
+    for friend in &friends {
+        let log = app
+            .get_json("/v1/me/location/access-log", &friend.access_token)
+            .await;
+        assert_eq!(log["items"].as_array().unwrap().len(), 1, "{log}");
+        assert_eq!(log["items"][0]["viewer"]["username"], "viewer");
+        assert_eq!(log["items"][0]["via"], "nearby");
+        assert_eq!(log["items"][0]["views"], 3, "{log}");
+    }
 }

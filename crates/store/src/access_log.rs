@@ -41,7 +41,8 @@ pub struct View {
     pub precision: &'static str,
 }
 
-/// Records views, one upsert per statement batch.
+/// Records views in one upsert. Each subject may appear once in `views` (an upsert cannot
+/// touch a row twice).
 pub fn record(
     conn: &mut DbConnection,
     views: &[View],
@@ -52,42 +53,40 @@ pub fn record(
     }
     let at = to_micros(now);
     let day = at.div_euclid(DAY_MICROS);
-    let rows = || -> Vec<_> {
-        views
-            .iter()
-            .map(|v| {
-                (
-                    location_access::subject_id.eq(v.subject.raw()),
-                    location_access::viewer_id.eq(v.viewer.raw()),
-                    location_access::via.eq(v.via.as_str()),
-                    location_access::day.eq(day),
-                    location_access::precision.eq(v.precision),
-                    location_access::views.eq(1_i64),
-                    location_access::last_at.eq(at),
-                )
-            })
-            .collect()
-    };
+    let rows: Vec<_> = views
+        .iter()
+        .map(|v| {
+            (
+                location_access::subject_id.eq(v.subject.raw()),
+                location_access::viewer_id.eq(v.viewer.raw()),
+                location_access::via.eq(v.via.as_str()),
+                location_access::day.eq(day),
+                location_access::precision.eq(v.precision),
+                location_access::views.eq(1_i64),
+                location_access::last_at.eq(at),
+            )
+        })
+        .collect();
     let update = (
         location_access::views.eq(location_access::views + 1),
         location_access::last_at.eq(excluded(location_access::last_at)),
         location_access::precision.eq(excluded(location_access::precision)),
     );
-    for row in rows() {
-        on_each_backend!(&mut *conn, |backend| {
-            diesel::insert_into(location_access::table)
-                .values(row)
-                .on_conflict((
-                    location_access::subject_id,
-                    location_access::viewer_id,
-                    location_access::via,
-                    location_access::day,
-                ))
-                .do_update()
-                .set(update)
-                .execute(backend)?
-        });
-    }
+    // One statement (and so one commit outside a transaction) for all of an answer's views:
+    // a commit per view made a nearby answer with friends in it wait for a WAL flush each.
+    on_each_backend!(&mut *conn, |backend| {
+        diesel::insert_into(location_access::table)
+            .values(&rows)
+            .on_conflict((
+                location_access::subject_id,
+                location_access::viewer_id,
+                location_access::via,
+                location_access::day,
+            ))
+            .do_update()
+            .set(update)
+            .execute(backend)?
+    });
     Ok(())
 }
 
