@@ -225,10 +225,41 @@ pub fn nearby(
     plan: Option<Plan>,
     now: DateTime<Utc>,
 ) -> Result<Nearby, StoreError> {
+    let origin = origin_of(conn, viewer, now)?;
+    let friends: i64 = friendships::table
+        .filter(friendships::user_id.eq(viewer.id.raw()))
+        .count()
+        .get_result(conn)?;
+    nearby_from(conn, viewer, origin, friends, radius_m, plan, now)
+}
+
+/// Where a nearby search for `viewer` starts: their current position, unless they share it
+/// with nobody (then nothing is read).
+fn origin_of(
+    conn: &mut DbConnection,
+    viewer: &User,
+    now: DateTime<Utc>,
+) -> Result<Option<Presence>, StoreError> {
+    match viewer.location_precision {
+        PrecisionLevel::Off => Ok(None),
+        _ => current(conn, viewer.id, now),
+    }
+}
+
+/// [`nearby`] once the viewer's position and friend count are known.
+fn nearby_from(
+    conn: &mut DbConnection,
+    viewer: &User,
+    origin: Option<Presence>,
+    friends: i64,
+    radius_m: f64,
+    plan: Option<Plan>,
+    now: DateTime<Utc>,
+) -> Result<Nearby, StoreError> {
     if viewer.location_precision == PrecisionLevel::Off {
         return Ok(Nearby::SharingOff);
     }
-    let Some(origin) = current(conn, viewer.id, now)? else {
+    let Some(origin) = origin else {
         return Ok(Nearby::NoPresence);
     };
     let radius_m = radius_m.clamp(0.0, MAX_COVER_RADIUS_M / 2.0);
@@ -241,13 +272,9 @@ pub fn nearby(
         Some(Plan::WalkFriends) => None,
         Some(Plan::ScanCells) => Some(present_in(conn, &cover, None, now)?),
         None => {
-            // Scanning reads the present people in the cover, walking reads the friends:
-            // count the friends, then scan for at most one more than that. A scan that stays
-            // within the bound has already done the cheaper plan's reading.
-            let friends: i64 = friendships::table
-                .filter(friendships::user_id.eq(viewer.id.raw()))
-                .count()
-                .get_result(conn)?;
+            // Scanning reads the present people in the cover, walking reads the friends: scan
+            // for at most one more than the friend count. A scan that stays within the bound
+            // has already done the cheaper plan's reading.
             let present = present_in(conn, &cover, Some(friends + 1), now)?;
             (present.len() as i64 <= friends).then_some(present)
         }
@@ -320,8 +347,29 @@ pub fn nearby_seen(
     radius_m: f64,
     now: DateTime<Utc>,
 ) -> Result<Nearby, StoreError> {
-    let viewer = crate::users::find(conn, viewer_id)?;
-    let outcome = nearby(conn, &viewer, radius_m, None, now)?;
+    // The viewer and their friend count in one round trip.
+    let (row, friends): (UserRow, Option<i64>) = users::table
+        .filter(users::id.eq(viewer_id.raw()))
+        .filter(users::suspended_at.is_null())
+        .select((
+            USER_COLUMNS,
+            friendships::table
+                .filter(friendships::user_id.eq(viewer_id.raw()))
+                .count()
+                .single_value(),
+        ))
+        .first(conn)?;
+    let viewer = User::try_from(row)?;
+    let origin = origin_of(conn, &viewer, now)?;
+    let outcome = nearby_from(
+        conn,
+        &viewer,
+        origin,
+        friends.unwrap_or(0),
+        radius_m,
+        None,
+        now,
+    )?;
     if let Nearby::Friends(friends) = &outcome {
         crate::access_log::record_nearby(conn, viewer_id, friends, now)?;
     }
