@@ -5,7 +5,7 @@
 # pair in the same run. Prints Markdown tables for docs/benchmarks.md.
 #
 #   bench/nearby.sh                          # 1,000,000 users × 200 friends (the §8 scale)
-#   VICINITY_BENCH_USERS=10000 bench/nearby.sh --concurrency 1,16 --checkin-concurrency 0
+#   VICINITY_BENCH_USERS=10000 bench/nearby.sh --viewers 2000 --concurrency 1,16 --checkin-concurrency 0
 #
 # The populated database (vicinity_bench_<users>) is kept for the next run, since building the
 # 1M population takes about 8 minutes and 30 GB; VICINITY_BENCH_FRESH=1 rebuilds it, and

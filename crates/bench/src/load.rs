@@ -1,6 +1,7 @@
 //! A closed-loop HTTP load generator: `concurrency` keep-alive connections, each sending its
-//! next request as soon as the previous answer has been read, for a fixed time. Every target in
-//! a comparison is driven by this same client, so the client's own cost is the same for all.
+//! next request as soon as the previous answer has been read, for a fixed time. Both HTTP
+//! targets of a comparison are driven by this same client, so its own cost is the same for
+//! both.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -52,6 +53,8 @@ pub struct Outcome {
     pub throughput: f64,
     /// Answers by status outside 2xx, inside the measured window.
     pub failures: BTreeMap<u16, u64>,
+    /// Answers outside 2xx during the warm-up (not measured, but reported).
+    pub warm_up_failures: u64,
     /// The body of the first failure, for the report.
     pub first_failure: Option<String>,
 }
@@ -83,12 +86,14 @@ pub async fn run(
         latencies: Vec::new(),
         throughput: 0.0,
         failures: BTreeMap::new(),
+        warm_up_failures: 0,
         first_failure: None,
     };
     let mut succeeded = 0_u64;
     for task in tasks {
         let part = task.await.map_err(|e| e.to_string())??;
         succeeded += part.succeeded;
+        outcome.warm_up_failures += part.warm_up_failures;
         outcome.latencies.extend(part.latencies);
         for (status, count) in part.failures {
             *outcome.failures.entry(status).or_default() += count;
@@ -103,6 +108,7 @@ pub async fn run(
 
 struct Part {
     succeeded: u64,
+    warm_up_failures: u64,
     latencies: Vec<Duration>,
     failures: BTreeMap<u16, u64>,
     first_failure: Option<String>,
@@ -129,6 +135,7 @@ async fn connection_loop(
     let json = HeaderValue::from_static("application/json");
     let mut part = Part {
         succeeded: 0,
+        warm_up_failures: 0,
         latencies: Vec::new(),
         failures: BTreeMap::new(),
         first_failure: None,
@@ -173,12 +180,17 @@ async fn connection_loop(
             .map_err(|e| e.to_string())?
             .to_bytes();
         let received = Instant::now();
-        if sent < start || received > end {
-            continue;
-        }
+        // Throughput counts the answers that arrive inside the window; latency is kept for
+        // every request sent inside it, including the last one, answered after the end.
         if status.is_success() {
-            part.succeeded += 1;
-            part.latencies.push(received - sent);
+            if received >= start && received <= end {
+                part.succeeded += 1;
+            }
+            if sent >= start {
+                part.latencies.push(received - sent);
+            }
+        } else if sent < start {
+            part.warm_up_failures += 1;
         } else {
             *part.failures.entry(status.as_u16()).or_default() += 1;
             if part.first_failure.is_none() {

@@ -27,6 +27,8 @@ use crate::population::{self, execute};
 const ISSUER: &str = "http://vicinity-bench.invalid";
 const AUDIENCE: &str = "vicinity-api";
 const BARE_BANNER: &str = "bare actix listening on ";
+/// Marks the check-ins a benchmark run writes, so the run can remove them afterwards.
+const BENCH_SHOUT: &str = "benchmark";
 
 #[derive(Debug, clap::Args)]
 pub struct NearbyArgs {
@@ -54,6 +56,10 @@ pub struct NearbyArgs {
     /// Rounds; each measures every target once, alternating which goes first.
     #[arg(long, default_value_t = 2)]
     pub rounds: usize,
+    /// The server's database pool (`VICINITY_DB_POOL_SIZE`); set it to the check-in
+    /// concurrency so the server holds as many database connections as pgbench opens.
+    #[arg(long, default_value_t = 16)]
+    pub pool_size: u32,
 }
 
 /// A bare actix-web server answering `GET /json` with a small serialized object: the ceiling
@@ -169,7 +175,10 @@ impl Measured {
 
     fn add(&mut self, outcome: Outcome, what: &str) {
         if let Some(failure) = &outcome.first_failure {
-            eprintln!("  {what}: {:?} failed; first: {failure}", outcome.failures);
+            eprintln!(
+                "  {what}: {:?} failed ({} during warm-up); first: {failure}",
+                outcome.failures, outcome.warm_up_failures
+            );
         }
         self.failures += outcome.failures.values().sum::<u64>();
         self.latencies.extend(outcome.latencies);
@@ -183,11 +192,11 @@ impl Measured {
 
 pub fn nearby(args: &NearbyArgs) -> Result<(), String> {
     let mut conn = PgConnection::establish(&args.database_url).map_err(|e| e.to_string())?;
-    let (shape, populated_at) = population::current(&mut conn)?
+    let (shape, _) = population::current(&mut conn)?
         .ok_or("the database has no benchmark population: run `vicinity-bench populate` first")?;
     eprintln!("population: {shape:?}");
     eprint!("moving presence to now … ");
-    population::refresh(&mut conn, populated_at)?;
+    population::refresh(&mut conn)?;
     eprintln!("done");
 
     let now = Utc::now().timestamp_micros();
@@ -208,7 +217,9 @@ pub fn nearby(args: &NearbyArgs) -> Result<(), String> {
     // plausible and the device is where the venue is).
     let checkers: Vec<AtVenue> = diesel::sql_query(format!(
         "SELECT p.user_id, p.venue_id, p.lat, p.lng FROM presence p \
+         JOIN users u ON u.id = p.user_id \
          WHERE p.expires_at > {now} AND p.venue_id IS NOT NULL \
+         AND u.location_precision <> 'off' \
          ORDER BY md5(p.user_id::text || 'checkin') LIMIT {}",
         args.viewers
     ))
@@ -223,6 +234,13 @@ pub fn nearby(args: &NearbyArgs) -> Result<(), String> {
     };
     if viewers.is_empty() || checkers.is_empty() {
         return Err("nobody is active: populate with --active above 0".into());
+    }
+    if checkers.len() < 100 {
+        eprintln!(
+            "only {} people left to check in beside {} viewers: ask for fewer --viewers",
+            checkers.len(),
+            viewers.len()
+        );
     }
 
     let data_dir = tempfile::tempdir().map_err(|e| e.to_string())?;
@@ -256,7 +274,7 @@ pub fn nearby(args: &NearbyArgs) -> Result<(), String> {
             let body = serde_json::json!({
                 "venue_id": VenueId::from_raw(c.venue_id).to_string(),
                 "location": {"lat": c.lat, "lng": c.lng, "accuracy_m": 15.0},
-                "shout": "benchmark",
+                "shout": BENCH_SHOUT,
             });
             Ok(Call {
                 method: Method::POST,
@@ -298,9 +316,7 @@ async fn compare(
         .env("VICINITY_SIGNING_KEY_FILE", key_file)
         .env("VICINITY_PUBLIC_URL", ISSUER)
         .env("VICINITY_TOKEN_AUDIENCE", AUDIENCE)
-        // The per-user limits protect against one client; the benchmark is many people.
-        .env("VICINITY_NEARBY_LIMIT", "100000/1s")
-        .env("VICINITY_LOCATION_LIMIT", "100000/1s")
+        .env("VICINITY_DB_POOL_SIZE", args.pool_size.to_string())
         .env("RUST_LOG", "warn");
     let server = Server::start(command, "Vicinity listening on ").await?;
     let own = std::env::current_exe().map_err(|e| e.to_string())?;
@@ -419,29 +435,37 @@ async fn checkins(
     measure: Duration,
 ) -> Result<(), String> {
     let mut conn = PgConnection::establish(&args.database_url).map_err(|e| e.to_string())?;
-    execute(&mut conn, "DROP TABLE IF EXISTS bench_insert")?;
-    execute(
-        &mut conn,
-        "CREATE TABLE bench_insert (LIKE checkins INCLUDING DEFAULTS INCLUDING CONSTRAINTS \
-         INCLUDING INDEXES)",
-    )?;
+    let venue_count: i64 = diesel::select(diesel::dsl::sql::<BigInt>(
+        "(SELECT count(*) FROM bench_venue_order)",
+    ))
+    .get_result(&mut conn)
+    .map_err(|e| e.to_string())?;
     let script = tempfile::NamedTempFile::new().map_err(|e| e.to_string())?;
-    // The same row a check-in writes: id, user, venue, position, accuracy, shout, visibility
-    // and two timestamps, committed on its own.
+    // The row a check-in writes (id, person, a real venue and its position, accuracy, shout,
+    // visibility, two timestamps) into `checkins` itself, with its indexes, foreign keys and
+    // millions of rows, committed on its own.
     std::fs::write(
         script.path(),
-        "\\set id random(1, 9000000000000000000)\n\
-         \\set user random(1, 1000000)\n\
-         \\set venue random(1, 1000000000)\n\
-         INSERT INTO bench_insert (id, user_id, venue_id, lat, lng, accuracy_m, shout, \
-         visibility, created_at, received_at) VALUES (:id, :user, :venue, 40.758, -73.9855, \
-         15, 'benchmark', 'friends', 1795000000000000, 1795000000000000);\n",
+        format!(
+            "\\set id random(1, 9000000000000000000)\n\
+             \\set user random(1, {users})\n\
+             \\set venue random(0, {last_venue})\n\
+             INSERT INTO checkins (id, user_id, venue_id, lat, lng, accuracy_m, shout, \
+             visibility, created_at, received_at) SELECT :id, :user, v.id, v.lat, v.lng, 15, \
+             '{BENCH_SHOUT}', 'friends', {now}, {now} FROM bench_venue_order v \
+             WHERE v.idx = :venue;\n",
+            users = shape_users(&mut conn)?,
+            last_venue = venue_count - 1,
+            now = Utc::now().timestamp_micros(),
+        ),
     )
     .map_err(|e| e.to_string())?;
 
     println!(
         "\ncheck-ins: POST /v1/checkins (with Idempotency-Key; answers include nearby friends) \
-         beside pgbench single-row INSERT transactions into a copy of `checkins`\n"
+         beside pgbench single-row INSERT transactions into `checkins`; server pool {} \
+         connections\n",
+        args.pool_size
     );
     println!(
         "| connections | pgbench tx/s | check-ins/s | check-ins ÷ pgbench | check-in median ms | \
@@ -454,6 +478,8 @@ async fn checkins(
         for round in 0..args.rounds {
             for first in [round % 2 == 0, round % 2 == 1] {
                 if first {
+                    // Warm up as the HTTP side does, then measure.
+                    run_pgbench(&args.database_url, script.path(), connections, warm_up)?;
                     pgbench.push(run_pgbench(
                         &args.database_url,
                         script.path(),
@@ -484,8 +510,22 @@ async fn checkins(
             ours.failures,
         );
     }
-    execute(&mut conn, "DROP TABLE bench_insert")?;
+    // Leave the population as it was: no benchmark check-ins or keys for the next run.
+    execute(
+        &mut conn,
+        &format!("DELETE FROM checkins WHERE shout = '{BENCH_SHOUT}'"),
+    )?;
+    execute(
+        &mut conn,
+        "DELETE FROM idempotency_keys WHERE key LIKE 'bench-%'",
+    )?;
     Ok(())
+}
+
+fn shape_users(conn: &mut PgConnection) -> Result<i64, String> {
+    Ok(population::current(conn)?
+        .map(|(shape, _)| shape.users)
+        .unwrap_or(1))
 }
 
 /// pgbench's transactions per second (excluding connection set-up) for `script`.

@@ -4,8 +4,8 @@
 //!
 //! Bulk SQL does the volume (hundreds of millions of friendship rows would take hours through
 //! the API); Rust adds what SQL cannot compute, the H3 cell of every presence. The rows obey
-//! every rule the API enforces (symmetric friendships, visibility values, expiry after the
-//! configured TTL), so the server cannot tell them from grown data.
+//! the rules the API enforces (symmetric friendships, visibility values, presence expiring
+//! after the default TTL of 3 h), so the server treats them as grown data.
 //!
 //! Where people live: venues are ordered by H3 cell, which keeps neighbours in space close in
 //! the order, and user `i` lives near venue `i × venues / users`. Venues follow population, so
@@ -37,7 +37,7 @@ pub struct Shape {
     /// Check-ins per user, at venues near home.
     #[arg(long, default_value_t = 5)]
     pub checkins_per_user: i64,
-    /// Share of users with unexpired presence (another 20 % have expired presence).
+    /// Share of users with presence (seen within the last hour).
     #[arg(long, default_value_t = 0.5)]
     pub active: f64,
     /// Venues to seed first (`vicinity seed`), if fewer are present.
@@ -272,7 +272,8 @@ pub fn populate(
                 "INSERT INTO checkins (id, user_id, venue_id, lat, lng, accuracy_m, shout, \
                  visibility, created_at, received_at) \
                  SELECT (s.i - 1) * {per_user} + s.j, s.i, v.id, \
-                 v.lat + (s.dy - 0.5) * 0.0006, v.lng + (s.dx - 0.5) * 0.0006, 10 + s.a * 40, \
+                 LEAST(90, GREATEST(-90, v.lat + (s.dy - 0.5) * 0.0006)), \
+                 LEAST(180, GREATEST(-180, v.lng + (s.dx - 0.5) * 0.0006)), 10 + s.a * 40, \
                  CASE WHEN s.t < 0.3 THEN 'Bench shout ' || s.j END, \
                  CASE WHEN s.w < 0.3 THEN 'public' WHEN s.w < 0.9 THEN 'friends' ELSE 'private' END, \
                  s.at, s.at \
@@ -296,7 +297,8 @@ pub fn populate(
 
     step("presence", || {
         // Active users were seen within the last hour, half of them at their latest check-in,
-        // the others around home; a further 20 % were seen long enough ago to have expired.
+        // the others around home. No expired rows: the server's maintenance pass deletes
+        // those within minutes of starting.
         execute(&mut conn, "DROP TABLE IF EXISTS bench_presence_source")?;
         execute(
             &mut conn,
@@ -307,18 +309,17 @@ pub fn populate(
                         ELSE LEAST(89.9, GREATEST(-89.9, hv.lat + (s.dy - 0.5) * 0.03)) END AS lat, \
                    CASE WHEN s.at_venue THEN c.lng \
                         ELSE hv.lng + (s.dx - 0.5) * 0.03 / cos(radians(LEAST(89.9, abs(hv.lat)))) END AS lng, \
-                   10 + s.a * 90 AS accuracy_m, \
+                   CASE WHEN s.at_venue THEN c.accuracy_m ELSE 10 + s.a * 90 END AS accuracy_m, \
                    CASE WHEN s.at_venue THEN c.venue_id END AS venue_id, \
                    CASE WHEN s.at_venue THEN c.id END AS checkin_id, \
-                   CASE WHEN s.r < {active} THEN {now} - (s.dt * 3600000000)::bigint \
-                        ELSE {now} - 10800000000 - (s.dt * 72000000000)::bigint END AS updated_at \
+                   {now} - (s.dt * 3600000000)::bigint AS updated_at \
                  FROM (SELECT s0.*, (s0.r < {active} AND s0.rv < 0.5) AS at_venue \
                        FROM (SELECT i, random() AS r, random() AS rv, random() AS dx, \
                                random() AS dy, random() AS dt, random() AS a, {home} AS h \
                              FROM generate_series(1::bigint, {n}) i) s0) s \
                  JOIN bench_venue_order hv ON hv.idx = s.h \
                  JOIN checkins c ON c.id = (s.i - 1) * {per_user} + {per_user} \
-                 WHERE s.r < {active} + 0.2"
+                 WHERE s.r < {active}"
             ),
         )?;
         execute(&mut conn, "DROP INDEX presence_cell")?;
@@ -415,28 +416,50 @@ fn load_presence(conn: &mut PgConnection) -> Result<(), String> {
     }
 }
 
-/// Moves every presence and its check-in forward by the time since the population was made
-/// (or last refreshed), so the same people are active whenever a benchmark runs.
-pub fn refresh(conn: &mut PgConnection, populated_at: i64) -> Result<(), String> {
+/// Moves every presence and the check-in behind it forward, so that the newest is now, and
+/// the same people are active whenever a benchmark runs. Shifting by the newest row rather than
+/// by the time since populating keeps positions a benchmark run set later in the past.
+pub fn refresh(conn: &mut PgConnection) -> Result<(), String> {
     let now = now_micros();
-    let shift = now - populated_at;
-    execute(
-        conn,
-        &format!(
-            "UPDATE presence SET updated_at = updated_at + {shift}, expires_at = expires_at + {shift}"
-        ),
-    )?;
-    execute(
-        conn,
-        &format!(
-            "UPDATE checkins c SET created_at = c.created_at + {shift}, received_at = \
-             c.received_at + {shift} FROM presence p WHERE p.checkin_id = c.id"
-        ),
-    )?;
-    execute(
-        conn,
-        &format!("UPDATE bench_population SET populated_at = {now}"),
-    )?;
+    execute(conn, "BEGIN")?;
+    let shifted = (|| {
+        let newest: i64 = diesel::select(diesel::dsl::sql::<BigInt>(&format!(
+            "(SELECT COALESCE(max(updated_at), {now}) FROM presence)"
+        )))
+        .get_result(conn)
+        .map_err(|e| e.to_string())?;
+        let shift = (now - newest).max(0);
+        execute(
+            conn,
+            &format!(
+                "UPDATE presence SET updated_at = updated_at + {shift}, \
+                 expires_at = expires_at + {shift}"
+            ),
+        )?;
+        execute(
+            conn,
+            &format!(
+                "UPDATE checkins c SET created_at = c.created_at + {shift}, received_at = \
+                 c.received_at + {shift} FROM presence p WHERE p.checkin_id = c.id"
+            ),
+        )?;
+        // What the server's maintenance pass would have removed by now.
+        execute(
+            conn,
+            &format!("DELETE FROM presence WHERE expires_at <= {now}"),
+        )?;
+        execute(
+            conn,
+            &format!("UPDATE bench_population SET populated_at = {now}"),
+        )
+    })();
+    match shifted {
+        Ok(_) => execute(conn, "COMMIT")?,
+        Err(error) => {
+            execute(conn, "ROLLBACK")?;
+            return Err(error);
+        }
+    };
     // Index-only scans of the friend lists need the visibility map set; a vacuum that ran
     // beside an auto-analyze during populating may have left pages unmarked. Pages already
     // all-visible are skipped, so this is cheap after the first time.
