@@ -36,9 +36,10 @@ impl From<DieselError> for StoreError {
     fn from(error: DieselError) -> Self {
         match error {
             DieselError::NotFound => StoreError::NotFound,
-            DieselError::DatabaseError(DatabaseErrorKind::ClosedConnection, info) => {
-                StoreError::Unavailable(info.message().to_owned())
-            }
+            DieselError::DatabaseError(
+                DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand,
+                info,
+            ) => StoreError::Unavailable(info.message().to_owned()),
             // SQLite answers "database is locked" when busy_timeout ran out.
             DieselError::DatabaseError(_, ref info) if info.message().contains("is locked") => {
                 StoreError::Unavailable(info.message().to_owned())
