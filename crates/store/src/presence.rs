@@ -220,30 +220,38 @@ pub enum Nearby {
 /// the cheaper plan when `None`).
 pub fn nearby(
     conn: &mut DbConnection,
-    viewer: &User,
+    viewer_id: UserId,
     radius_m: f64,
     plan: Option<Plan>,
     now: DateTime<Utc>,
 ) -> Result<Nearby, StoreError> {
-    let origin = origin_of(conn, viewer, now)?;
-    let friends: i64 = friendships::table
-        .filter(friendships::user_id.eq(viewer.id.raw()))
-        .count()
-        .get_result(conn)?;
-    nearby_from(conn, viewer, origin, friends, radius_m, plan, now)
-}
-
-/// Where a nearby search for `viewer` starts: their current position, unless they share it
-/// with nobody (then nothing is read).
-fn origin_of(
-    conn: &mut DbConnection,
-    viewer: &User,
-    now: DateTime<Utc>,
-) -> Result<Option<Presence>, StoreError> {
-    match viewer.location_precision {
-        PrecisionLevel::Off => Ok(None),
-        _ => current(conn, viewer.id, now),
-    }
+    // The viewer and their friend count in one round trip.
+    let (row, friends): (UserRow, Option<i64>) = users::table
+        .filter(users::id.eq(viewer_id.raw()))
+        .filter(users::suspended_at.is_null())
+        .select((
+            USER_COLUMNS,
+            friendships::table
+                .filter(friendships::user_id.eq(viewer_id.raw()))
+                .count()
+                .single_value(),
+        ))
+        .first(conn)?;
+    let viewer = User::try_from(row)?;
+    // Someone who shares with nobody sees nobody: their position is not even read.
+    let origin = match viewer.location_precision {
+        PrecisionLevel::Off => None,
+        _ => current(conn, viewer_id, now)?,
+    };
+    nearby_from(
+        conn,
+        &viewer,
+        origin,
+        friends.unwrap_or(0),
+        radius_m,
+        plan,
+        now,
+    )
 }
 
 /// [`nearby`] once the viewer's position and friend count are known.
@@ -347,29 +355,7 @@ pub fn nearby_seen(
     radius_m: f64,
     now: DateTime<Utc>,
 ) -> Result<Nearby, StoreError> {
-    // The viewer and their friend count in one round trip.
-    let (row, friends): (UserRow, Option<i64>) = users::table
-        .filter(users::id.eq(viewer_id.raw()))
-        .filter(users::suspended_at.is_null())
-        .select((
-            USER_COLUMNS,
-            friendships::table
-                .filter(friendships::user_id.eq(viewer_id.raw()))
-                .count()
-                .single_value(),
-        ))
-        .first(conn)?;
-    let viewer = User::try_from(row)?;
-    let origin = origin_of(conn, &viewer, now)?;
-    let outcome = nearby_from(
-        conn,
-        &viewer,
-        origin,
-        friends.unwrap_or(0),
-        radius_m,
-        None,
-        now,
-    )?;
+    let outcome = nearby(conn, viewer_id, radius_m, None, now)?;
     if let Nearby::Friends(friends) = &outcome {
         crate::access_log::record_nearby(conn, viewer_id, friends, now)?;
     }

@@ -88,11 +88,11 @@ fn both_plans_equal_a_brute_force_scan() {
         let mut checked = 0;
         for viewer in &people {
             for radius in [300.0, 1_000.0, 5_000.0, 20_000.0] {
-                let walk =
-                    presence::nearby(conn, viewer, radius, Some(Plan::WalkFriends), now).unwrap();
+                let walk = presence::nearby(conn, viewer.id, radius, Some(Plan::WalkFriends), now)
+                    .unwrap();
                 let scan =
-                    presence::nearby(conn, viewer, radius, Some(Plan::ScanCells), now).unwrap();
-                let chosen = presence::nearby(conn, viewer, radius, None, now).unwrap();
+                    presence::nearby(conn, viewer.id, radius, Some(Plan::ScanCells), now).unwrap();
+                let chosen = presence::nearby(conn, viewer.id, radius, None, now).unwrap();
                 assert_eq!(
                     walk,
                     scan,

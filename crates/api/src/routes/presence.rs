@@ -13,7 +13,6 @@ use vicinity_domain::ValidationErrors;
 use vicinity_geo::Point;
 use vicinity_store::access_log;
 use vicinity_store::presence::{self, Nearby, NearbyFriend, Update};
-use vicinity_store::users;
 
 use super::query::{self, Page};
 use super::users::PublicUser;
@@ -409,13 +408,12 @@ impl Watch {
         &mut self,
         conn: &mut vicinity_store::DbConnection,
     ) -> Result<Vec<actix_web::web::Bytes>, vicinity_store::StoreError> {
-        let viewer = users::find(conn, self.viewer)?;
         self.friends = vicinity_store::social::friend_ids(conn, self.viewer)?
             .into_iter()
             .collect();
         let now = Utc::now();
         let candidates =
-            match presence::nearby(conn, &viewer, leave_radius(self.radius), None, now)? {
+            match presence::nearby(conn, self.viewer, leave_radius(self.radius), None, now)? {
                 Nearby::Friends(friends) => friends,
                 Nearby::NoPresence | Nearby::SharingOff => Vec::new(),
             };
