@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use vicinity_domain::{UserId, ValidationErrors};
 use vicinity_store::social::{self, Direction, Related, RequestOutcome};
+use vicinity_store::{DbConnection, StoreError};
 
 use super::query::{self, Page};
 use super::users::PublicUser;
@@ -111,6 +112,24 @@ pub struct UserSearchParams {
 
 fn other_user(path: &str) -> Result<UserId, ApiError> {
     UserId::parse(path).map_err(|e| ApiError::bad_id("user_id", e))
+}
+
+/// Runs `action(caller, person in the path)`: 204 when it is done, 404 saying `missing` when
+/// the store found nothing to act on.
+async fn between(
+    state: &AppState,
+    me: UserId,
+    path: &str,
+    missing: &'static str,
+    action: impl FnOnce(&mut DbConnection, UserId, UserId) -> Result<(), StoreError> + Send + 'static,
+) -> Result<HttpResponse, ApiError> {
+    let other = other_user(path)?;
+    state
+        .store
+        .run(move |conn| action(conn, me, other))
+        .await
+        .map_err(not_found_as(missing))?;
+    Ok(HttpResponse::NoContent().finish())
 }
 
 fn list_page(state: &AppState, params: &FormParams, list: String) -> Result<Page, ApiError> {
@@ -243,14 +262,15 @@ pub async fn accept_request(
     state: web::Data<AppState>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let from = other_user(&path)?;
-    let (me, limits) = (caller.user_id, state.config.social_limits);
-    state
-        .store
-        .run(move |conn| social::accept(conn, me, from, limits, Utc::now()))
-        .await
-        .map_err(not_found_as("no friend request from that user"))?;
-    Ok(HttpResponse::NoContent().finish())
+    let limits = state.config.social_limits;
+    between(
+        &state,
+        caller.user_id,
+        &path,
+        "no friend request from that user",
+        move |conn, me, from| social::accept(conn, me, from, limits, Utc::now()),
+    )
+    .await
 }
 
 /// Declines a friend request the person `user_id` sent the caller (they are not told).
@@ -273,14 +293,14 @@ pub async fn decline_request(
     state: web::Data<AppState>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let from = other_user(&path)?;
-    let me = caller.user_id;
-    state
-        .store
-        .run(move |conn| social::decline(conn, me, from))
-        .await
-        .map_err(not_found_as("no friend request from that user"))?;
-    Ok(HttpResponse::NoContent().finish())
+    between(
+        &state,
+        caller.user_id,
+        &path,
+        "no friend request from that user",
+        social::decline,
+    )
+    .await
 }
 
 /// Withdraws the caller's friend request to `user_id`.
@@ -303,14 +323,14 @@ pub async fn cancel_request(
     state: web::Data<AppState>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let to = other_user(&path)?;
-    let me = caller.user_id;
-    state
-        .store
-        .run(move |conn| social::cancel(conn, me, to))
-        .await
-        .map_err(not_found_as("no friend request to that user"))?;
-    Ok(HttpResponse::NoContent().finish())
+    between(
+        &state,
+        caller.user_id,
+        &path,
+        "no friend request to that user",
+        social::cancel,
+    )
+    .await
 }
 
 /// The caller's friends, most recent friendship first.
@@ -364,14 +384,14 @@ pub async fn unfriend(
     state: web::Data<AppState>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let other = other_user(&path)?;
-    let me = caller.user_id;
-    state
-        .store
-        .run(move |conn| social::unfriend(conn, me, other))
-        .await
-        .map_err(not_found_as("not a friend"))?;
-    Ok(HttpResponse::NoContent().finish())
+    between(
+        &state,
+        caller.user_id,
+        &path,
+        "not a friend",
+        social::unfriend,
+    )
+    .await
 }
 
 /// Blocks someone: any friendship or request between the two ends, and each disappears from
@@ -429,14 +449,14 @@ pub async fn unblock(
     state: web::Data<AppState>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let other = other_user(&path)?;
-    let me = caller.user_id;
-    state
-        .store
-        .run(move |conn| social::unblock(conn, me, other))
-        .await
-        .map_err(not_found_as("that user is not blocked"))?;
-    Ok(HttpResponse::NoContent().finish())
+    between(
+        &state,
+        caller.user_id,
+        &path,
+        "that user is not blocked",
+        social::unblock,
+    )
+    .await
 }
 
 /// The people the caller blocks, most recent first.
