@@ -393,7 +393,7 @@ async fn compare(
     bare.stop().await;
 
     if args.checkin_concurrency.iter().any(|&c| c > 0) {
-        checkins(args, vicinity_at, checkin_calls, warm_up, measure).await?;
+        checkins(args, shape, vicinity_at, checkin_calls, warm_up, measure).await?;
     }
     if let Some(rss) = server.peak_rss_mib() {
         println!("\nserver peak RSS over the whole run: {rss:.0} MiB");
@@ -429,17 +429,14 @@ async fn sample_nearby(base: &str, calls: &[Call]) -> Result<f64, String> {
 /// `POST /v1/checkins` beside pgbench's single-row insert transactions.
 async fn checkins(
     args: &NearbyArgs,
+    shape: &population::Shape,
     vicinity_at: std::net::SocketAddr,
     calls: Arc<Vec<Call>>,
     warm_up: Duration,
     measure: Duration,
 ) -> Result<(), String> {
     let mut conn = PgConnection::establish(&args.database_url).map_err(|e| e.to_string())?;
-    let venue_count: i64 = diesel::select(diesel::dsl::sql::<BigInt>(
-        "(SELECT count(*) FROM bench_venue_order)",
-    ))
-    .get_result(&mut conn)
-    .map_err(|e| e.to_string())?;
+    let venue_count = population::venue_count(&mut conn)?;
     let script = tempfile::NamedTempFile::new().map_err(|e| e.to_string())?;
     // The row a check-in writes (id, person, a real venue and its position, accuracy, shout,
     // visibility, two timestamps) into `checkins` itself, with its indexes, foreign keys and
@@ -454,7 +451,7 @@ async fn checkins(
              visibility, created_at, received_at) SELECT :id, :user, v.id, v.lat, v.lng, 15, \
              '{BENCH_SHOUT}', 'friends', {now}, {now} FROM bench_venue_order v \
              WHERE v.idx = :venue;\n",
-            users = shape_users(&mut conn)?,
+            users = shape.users,
             last_venue = venue_count - 1,
             now = Utc::now().timestamp_micros(),
         ),
@@ -520,12 +517,6 @@ async fn checkins(
         "DELETE FROM idempotency_keys WHERE key LIKE 'bench-%'",
     )?;
     Ok(())
-}
-
-fn shape_users(conn: &mut PgConnection) -> Result<i64, String> {
-    Ok(population::current(conn)?
-        .map(|(shape, _)| shape.users)
-        .unwrap_or(1))
 }
 
 /// pgbench's transactions per second (excluding connection set-up) for `script`.

@@ -207,11 +207,7 @@ pub fn populate(
             "ALTER TABLE bench_venue_order ADD PRIMARY KEY (idx)",
         )
     })?;
-    let venue_count: i64 = diesel::select(diesel::dsl::sql::<BigInt>(
-        "(SELECT count(*) FROM bench_venue_order)",
-    ))
-    .get_result(&mut conn)
-    .map_err(|e| e.to_string())?;
+    let venue_count = venue_count(&mut conn)?;
     if venue_count == 0 {
         return Err("no venues to live near".into());
     }
@@ -350,6 +346,16 @@ pub fn populate(
     )?;
     eprintln!("populated in {:.0} s", started.elapsed().as_secs_f64());
     Ok(())
+}
+
+/// The venues people live near and check in at, numbered 0.. in H3 cell order
+/// (`bench_venue_order`, made by [`populate`]).
+pub fn venue_count(conn: &mut PgConnection) -> Result<i64, String> {
+    diesel::select(diesel::dsl::sql::<BigInt>(
+        "(SELECT count(*) FROM bench_venue_order)",
+    ))
+    .get_result(conn)
+    .map_err(|e| e.to_string())
 }
 
 #[derive(QueryableByName)]
