@@ -7,7 +7,7 @@ use actix_web::dev::{Server, ServerHandle};
 use actix_web::middleware::from_fn;
 use actix_web::{App, HttpResponse, HttpServer, web};
 use vicinity_store::Store;
-use vicinity_store::events::PresenceEvents;
+use vicinity_store::access_log::Recorder;
 use vicinity_store::maintenance::prune;
 
 use crate::auth::access::AccessTokens;
@@ -33,7 +33,8 @@ pub struct AppState {
     pub(crate) cursors: Cursors,
     pub(crate) location_updates: PerUser,
     pub(crate) nearby_queries: PerUser,
-    pub(crate) events: PresenceEvents,
+    /// Commits access-log views in batches.
+    pub(crate) recorder: Recorder,
     /// Becomes `true` when the server is about to stop.
     pub(crate) closing: tokio::sync::watch::Receiver<bool>,
 }
@@ -76,6 +77,7 @@ fn spawn_maintenance(
                 _ = closing.wait_for(|closing| *closing) => return,
             }
             let now = chrono::Utc::now();
+            store.hot().prune(now);
             match store.run(move |conn| prune(conn, retention, now)).await {
                 Ok(pruned) => tracing::debug!(?pruned, "maintenance pass"),
                 Err(error) => tracing::warn!(%error, "maintenance pass failed"),
@@ -90,7 +92,10 @@ impl Application {
         let address = listener.local_addr()?;
         let passwords = Passwords::new()
             .map_err(|_| std::io::Error::other("cannot prepare the password hasher"))?;
-        let events = PresenceEvents::start(store.url());
+        store
+            .start_read_model()
+            .map_err(|e| std::io::Error::other(format!("cannot load the read model: {e}")))?;
+        let recorder = Recorder::start(store.clone());
         let store_for_maintenance = store.clone();
         let (closing, closing_receiver) = tokio::sync::watch::channel(false);
         let closing = Arc::new(closing);
@@ -111,7 +116,7 @@ impl Application {
             cursors,
             location_updates: PerUser::new(config.location_update_limit),
             nearby_queries: PerUser::new(config.nearby_limit),
-            events,
+            recorder,
             closing: closing_receiver,
         });
         let limit = config.body_limit_bytes;

@@ -2,16 +2,19 @@
 //! precision, so that a person can check (DESIGN.md §5). Views are counted per subject, viewer,
 //! channel and UTC day, with the precision of the latest view.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel::upsert::excluded;
+use tokio::sync::{mpsc, oneshot};
 use vicinity_domain::{User, UserId};
 
 use crate::presence::NearbyFriend;
 use crate::schema::{location_access, users};
 use crate::time::{from_micros, to_micros};
 use crate::users::{USER_COLUMNS, UserRow};
-use crate::{DbConnection, StoreError};
+use crate::{DbConnection, Store, StoreError};
 
 const DAY_MICROS: i64 = 86_400_000_000;
 
@@ -48,27 +51,49 @@ pub fn record(
     views: &[View],
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
-    if views.is_empty() {
+    let at = to_micros(now);
+    let counted: Vec<Counted> = views
+        .iter()
+        .map(|&view| Counted {
+            view,
+            day: at.div_euclid(DAY_MICROS),
+            count: 1,
+            last_at: at,
+        })
+        .collect();
+    record_counted(conn, &counted)
+}
+
+/// Views of one (subject, viewer, channel, day), counted.
+#[derive(Debug, Clone, Copy)]
+struct Counted {
+    view: View,
+    day: i64,
+    count: i64,
+    last_at: i64,
+}
+
+/// Adds counted views in one upsert; each (subject, viewer, channel, day) at most once.
+fn record_counted(conn: &mut DbConnection, counted: &[Counted]) -> Result<(), StoreError> {
+    if counted.is_empty() {
         return Ok(());
     }
-    let at = to_micros(now);
-    let day = at.div_euclid(DAY_MICROS);
-    let rows: Vec<_> = views
+    let rows: Vec<_> = counted
         .iter()
-        .map(|v| {
+        .map(|c| {
             (
-                location_access::subject_id.eq(v.subject.raw()),
-                location_access::viewer_id.eq(v.viewer.raw()),
-                location_access::via.eq(v.via.as_str()),
-                location_access::day.eq(day),
-                location_access::precision.eq(v.precision),
-                location_access::views.eq(1_i64),
-                location_access::last_at.eq(at),
+                location_access::subject_id.eq(c.view.subject.raw()),
+                location_access::viewer_id.eq(c.view.viewer.raw()),
+                location_access::via.eq(c.view.via.as_str()),
+                location_access::day.eq(c.day),
+                location_access::precision.eq(c.view.precision),
+                location_access::views.eq(c.count),
+                location_access::last_at.eq(c.last_at),
             )
         })
         .collect();
     let update = (
-        location_access::views.eq(location_access::views + 1),
+        location_access::views.eq(location_access::views + excluded(location_access::views)),
         location_access::last_at.eq(excluded(location_access::last_at)),
         location_access::precision.eq(excluded(location_access::precision)),
     );
@@ -90,14 +115,9 @@ pub fn record(
     Ok(())
 }
 
-/// Records that `viewer` saw each of `friends` through nearby.
-pub fn record_nearby(
-    conn: &mut DbConnection,
-    viewer: UserId,
-    friends: &[NearbyFriend],
-    now: DateTime<Utc>,
-) -> Result<(), StoreError> {
-    let views: Vec<View> = friends
+/// The views of an answer that shows `friends` to `viewer` through nearby.
+pub fn nearby_views(viewer: UserId, friends: &[NearbyFriend]) -> Vec<View> {
+    friends
         .iter()
         .map(|friend| View {
             subject: friend.user.id,
@@ -105,8 +125,113 @@ pub fn record_nearby(
             via: Via::Nearby,
             precision: friend.precision.as_str(),
         })
-        .collect();
-    record(conn, &views, now)
+        .collect()
+}
+
+/// Records that `viewer` saw each of `friends` through nearby.
+pub fn record_nearby(
+    conn: &mut DbConnection,
+    viewer: UserId,
+    friends: &[NearbyFriend],
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    record(conn, &nearby_views(viewer, friends), now)
+}
+
+/// One answer's views, waiting for the batch that commits them.
+struct Pending {
+    views: Vec<View>,
+    at: i64,
+    done: oneshot::Sender<Result<(), String>>,
+}
+
+/// The most answers one batch commits.
+const BATCH: usize = 512;
+
+/// Commits the views of many answers together (group commit): each answer still waits until
+/// its views are durable, but concurrent answers share one statement and one commit instead of
+/// one each. A batch is written as soon as the previous one is done, so a lone answer waits for
+/// one commit, as it would alone.
+#[derive(Clone)]
+pub struct Recorder {
+    queue: mpsc::UnboundedSender<Pending>,
+}
+
+impl Recorder {
+    /// Starts the writer task on the current tokio runtime.
+    pub fn start(store: Store) -> Self {
+        let (queue, mut incoming) = mpsc::unbounded_channel::<Pending>();
+        tokio::spawn(async move {
+            while let Some(first) = incoming.recv().await {
+                let mut batch = vec![first];
+                while batch.len() < BATCH {
+                    match incoming.try_recv() {
+                        Ok(more) => batch.push(more),
+                        Err(_) => break,
+                    }
+                }
+                let counted = merge(&batch);
+                let outcome = store
+                    .run(move |conn| record_counted(conn, &counted))
+                    .await
+                    .map_err(|e| e.to_string());
+                for pending in batch {
+                    let _ = pending.done.send(outcome.clone());
+                }
+            }
+        });
+        Self { queue }
+    }
+
+    /// Records `views` seen at `now`; returns once they are committed.
+    pub async fn record(&self, views: Vec<View>, now: DateTime<Utc>) -> Result<(), StoreError> {
+        if views.is_empty() {
+            return Ok(());
+        }
+        let (done, committed) = oneshot::channel();
+        let pending = Pending {
+            views,
+            at: to_micros(now),
+            done,
+        };
+        let closed = || StoreError::Unavailable("the access-log writer has stopped".into());
+        self.queue.send(pending).map_err(|_| closed())?;
+        committed
+            .await
+            .map_err(|_| closed())?
+            .map_err(StoreError::Unavailable)
+    }
+}
+
+/// One counted row per (subject, viewer, channel, day) of a batch, with the latest precision.
+fn merge(batch: &[Pending]) -> Vec<Counted> {
+    let mut rows: HashMap<(i64, i64, &'static str, i64), Counted> = HashMap::new();
+    for pending in batch {
+        let day = pending.at.div_euclid(DAY_MICROS);
+        for &view in &pending.views {
+            let key = (
+                view.subject.raw(),
+                view.viewer.raw(),
+                view.via.as_str(),
+                day,
+            );
+            rows.entry(key)
+                .and_modify(|c| {
+                    c.count += 1;
+                    if pending.at >= c.last_at {
+                        c.last_at = pending.at;
+                        c.view = view;
+                    }
+                })
+                .or_insert(Counted {
+                    view,
+                    day,
+                    count: 1,
+                    last_at: pending.at,
+                });
+        }
+    }
+    rows.into_values().collect()
 }
 
 /// One line of a person's access log.

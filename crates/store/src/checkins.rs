@@ -150,7 +150,11 @@ pub fn create(
             ))
             .execute(conn)?;
         if sets_presence {
-            let linked = Some((venue.id.raw(), id));
+            let linked = Some(presence::Source {
+                checkin: id,
+                venue: venue.id.raw(),
+                shown_to_friends: visibility != Visibility::Private,
+            });
             presence::update(
                 conn,
                 user,
@@ -361,7 +365,13 @@ pub fn delete(conn: &mut DbConnection, id: CheckInId, owner: UserId) -> Result<(
     if deleted == 0 {
         return Err(StoreError::NotFound);
     }
-    Ok(())
+    crate::events::announce(
+        conn,
+        crate::events::Change::CheckinGone {
+            user: owner.raw(),
+            checkin: id.raw(),
+        },
+    )
 }
 
 /// A position in a newest-first list of check-ins: (created_at µs, id).

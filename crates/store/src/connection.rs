@@ -11,6 +11,8 @@ use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool};
 use diesel::sqlite::SqliteConnection;
 
 use crate::StoreError;
+use crate::events;
+use crate::hot::Hot;
 
 /// A connection to either backend; every repository function is written once against it.
 #[derive(diesel::MultiConnection)]
@@ -140,6 +142,8 @@ pub struct Store {
     url: DatabaseUrl,
     /// Counts the clones, so shutdown can wait until no other thread still holds the pool.
     holders: Arc<()>,
+    /// The in-memory read model, shared by the clones.
+    hot: Arc<Hot>,
 }
 
 impl Store {
@@ -170,7 +174,35 @@ impl Store {
             pool,
             url: url.clone(),
             holders: Arc::new(()),
+            hot: Arc::new(Hot::default()),
         })
+    }
+
+    /// The in-memory read model. It answers nothing until [`Store::start_read_model`].
+    pub fn hot(&self) -> &Arc<Hot> {
+        &self.hot
+    }
+
+    /// Loads the read model and keeps it current: on PostgreSQL a listener thread (which
+    /// lives as long as the model) follows every instance's changes and reloads after any
+    /// interruption; on SQLite this process makes every change, so one load suffices.
+    pub fn start_read_model(&self) -> Result<(), StoreError> {
+        match &self.url {
+            DatabaseUrl::Postgres(connection_string) => {
+                self.hot.set_through_database(true);
+                let weak = Arc::downgrade(&self.hot);
+                let connection_string = connection_string.clone();
+                std::thread::Builder::new()
+                    .name("change-listener".into())
+                    .spawn(move || crate::events::listen(&connection_string, &weak))
+                    .map_err(|e| StoreError::Unavailable(format!("cannot start a thread: {e}")))?;
+                Ok(())
+            }
+            DatabaseUrl::Sqlite(_) => {
+                let mut conn = self.pool.get()?;
+                self.hot.load(&mut conn)
+            }
+        }
     }
 
     pub fn backend(&self) -> Backend {
@@ -188,9 +220,10 @@ impl Store {
         T: Send + 'static,
     {
         let pool = self.pool.clone();
+        let hot = Arc::clone(&self.hot);
         tokio::task::spawn_blocking(move || {
             let mut conn = pool.get()?;
-            work(&mut conn)
+            applying_changes(&hot, || work(&mut conn))
         })
         .await
         .map_err(|e| StoreError::Unavailable(format!("database task failed: {e}")))?
@@ -223,8 +256,19 @@ impl Store {
         work: impl FnOnce(&mut DbConnection) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
         let mut conn = self.pool.get()?;
-        work(&mut conn)
+        applying_changes(&self.hot, || work(&mut conn))
     }
+}
+
+/// Runs `work` and applies the changes it announced (and committed) to `hot`.
+fn applying_changes<T>(hot: &Hot, work: impl FnOnce() -> T) -> T {
+    // Left over from work that panicked: nothing says it committed.
+    drop(events::take_pending());
+    let outcome = work();
+    for change in events::take_pending() {
+        hot.apply_local(&change);
+    }
+    outcome
 }
 
 /// Runs `work` in one write transaction: committed if it returns `Ok`, rolled back otherwise.
@@ -236,6 +280,19 @@ impl Store {
 /// the mode, so the outermost SQLite transaction is begun here, through diesel's own
 /// transaction manager so that nesting and its bookkeeping stay right.
 pub fn transaction<T>(
+    conn: &mut DbConnection,
+    work: impl FnOnce(&mut DbConnection) -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    // Changes announced inside are forgotten if it rolls back (see `events::announce`).
+    let mark = events::pending_mark();
+    let outcome = transaction_inner(conn, work);
+    if outcome.is_err() {
+        events::roll_back_to(mark);
+    }
+    outcome
+}
+
+fn transaction_inner<T>(
     conn: &mut DbConnection,
     work: impl FnOnce(&mut DbConnection) -> Result<T, StoreError>,
 ) -> Result<T, StoreError> {

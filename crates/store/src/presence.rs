@@ -11,6 +11,8 @@ use vicinity_domain::{PrecisionLevel, User, UserId};
 use vicinity_geo::privacy::{max_snap_offset_m, rounded_distance_m, shared_point};
 use vicinity_geo::{Cover, MAX_COVER_RADIUS_M, Point, storage_cell};
 
+use crate::events::{Change, announce};
+use crate::hot::Located;
 use crate::schema::{friendships, presence, users};
 use crate::time::{from_micros, to_micros};
 use crate::users::{USER_COLUMNS, UserRow};
@@ -113,6 +115,15 @@ pub fn travel_speed(
     Ok((speed_mps > rules.max_speed_mps).then_some(speed_mps))
 }
 
+/// The check-in a presence comes from.
+#[derive(Debug, Clone, Copy)]
+pub struct Source {
+    pub checkin: i64,
+    pub venue: i64,
+    /// Whether friends may see the check-in (it is not private).
+    pub shown_to_friends: bool,
+}
+
 /// Records `user`'s position (after a plausibility check against the previous one), linked to
 /// a check-in when there is one.
 pub fn update(
@@ -120,7 +131,7 @@ pub fn update(
     user: UserId,
     location: Point,
     accuracy_m: Option<f64>,
-    checkin: Option<(i64, i64)>,
+    checkin: Option<Source>,
     rules: PresenceRules,
     now: DateTime<Utc>,
 ) -> Result<Update, StoreError> {
@@ -128,21 +139,43 @@ pub fn update(
         if let Some(speed_mps) = travel_speed(conn, user, location, accuracy_m, now, rules)? {
             return Ok(Update::ImpossibleTravel { speed_mps });
         }
+        let located = Located {
+            user: user.raw(),
+            location,
+            accuracy_m,
+            cell: storage_cell(location),
+            updated_at: to_micros(now),
+            expires_at: to_micros(now + rules.ttl),
+            checkin: checkin.map(|c| c.checkin),
+            venue: checkin.map(|c| c.venue),
+            venue_shown: checkin.is_some_and(|c| c.shown_to_friends),
+            precision: PrecisionLevel::Neighborhood,
+            suspended: false,
+        };
+        let (precision, suspended): (String, Option<i64>) = users::table
+            .find(user.raw())
+            .select((users::location_precision, users::suspended_at))
+            .first(conn)?;
+        let located = Located {
+            precision: PrecisionLevel::parse(&precision).map_err(StoreError::Corrupt)?,
+            suspended: suspended.is_some(),
+            ..located
+        };
         diesel::delete(presence::table.find(user.raw())).execute(conn)?;
-        crate::events::announce(conn, user)?;
         diesel::insert_into(presence::table)
             .values((
-                presence::user_id.eq(user.raw()),
+                presence::user_id.eq(located.user),
                 presence::lat.eq(location.lat()),
                 presence::lng.eq(location.lng()),
                 presence::accuracy_m.eq(accuracy_m),
-                presence::cell.eq(storage_cell(location)),
-                presence::venue_id.eq(checkin.map(|(venue, _)| venue)),
-                presence::checkin_id.eq(checkin.map(|(_, id)| id)),
-                presence::updated_at.eq(to_micros(now)),
-                presence::expires_at.eq(to_micros(now + rules.ttl)),
+                presence::cell.eq(located.cell),
+                presence::venue_id.eq(located.venue),
+                presence::checkin_id.eq(located.checkin),
+                presence::updated_at.eq(located.updated_at),
+                presence::expires_at.eq(located.expires_at),
             ))
             .execute(conn)?;
+        announce(conn, Change::PresenceSet(located))?;
         Ok(Update::Accepted)
     })
 }
@@ -151,7 +184,7 @@ pub fn update(
 pub fn clear(conn: &mut DbConnection, user: UserId) -> Result<bool, StoreError> {
     let cleared = diesel::delete(presence::table.find(user.raw())).execute(conn)? > 0;
     if cleared {
-        crate::events::announce(conn, user)?;
+        announce(conn, Change::PresenceCleared(user.raw()))?;
     }
     Ok(cleared)
 }
@@ -345,6 +378,21 @@ fn nearby_from(
     Ok(Nearby::Friends(
         found.into_iter().map(|(_, _, f)| f).collect(),
     ))
+}
+
+/// [`nearby`], answered by the read model when it can (loading what it lacks through
+/// `conn`) and by the database otherwise: the same answer either way.
+pub fn nearby_fast(
+    conn: &mut DbConnection,
+    hot: &crate::hot::Hot,
+    viewer_id: UserId,
+    radius_m: f64,
+    now: DateTime<Utc>,
+) -> Result<Nearby, StoreError> {
+    match hot.nearby(conn, viewer_id, radius_m, None, now)? {
+        Some(nearby) => Ok(nearby),
+        None => nearby(conn, viewer_id, radius_m, None, now),
+    }
 }
 
 /// [`nearby`] for the viewer `viewer_id`, recording in each friend's access log that the

@@ -7,6 +7,7 @@ use diesel::dsl::{exists, not};
 use diesel::prelude::*;
 use vicinity_domain::{User, UserId};
 
+use crate::events::{Change, announce};
 use crate::schema::{blocks, friend_requests, friendships, users};
 use crate::time::{from_micros, to_micros};
 use crate::users::{USER_COLUMNS, UserRow};
@@ -227,7 +228,7 @@ fn befriend(
             ))
             .execute(conn)?;
     }
-    Ok(())
+    announce(conn, Change::Friendship(requester.raw(), accepter.raw()))
 }
 
 fn delete_requests_between(
@@ -285,6 +286,7 @@ pub fn cancel(conn: &mut DbConnection, me: UserId, to: UserId) -> Result<(), Sto
 }
 
 fn delete_friendship(conn: &mut DbConnection, a: UserId, b: UserId) -> Result<usize, StoreError> {
+    announce(conn, Change::Friendship(a.raw(), b.raw()))?;
     Ok(diesel::delete(
         friendships::table.filter(
             (friendships::user_id

@@ -211,7 +211,7 @@ fn revoke_family_row(
         token_families::revoked_reason.eq(reason),
     ))
     .execute(conn)?;
-    Ok(())
+    crate::events::announce(conn, crate::events::Change::FamilyRevoked(family_id))
 }
 
 /// Revokes a whole family (logout, or revocation of any of its tokens).

@@ -159,7 +159,7 @@ pub fn update_profile(
     let target = users::table
         .find(id.raw())
         .filter(users::suspended_at.is_null());
-    diesel::update(target)
+    let user: User = diesel::update(target)
         .set((
             changes
                 .display_name
@@ -180,7 +180,15 @@ pub fn update_profile(
         ))
         .returning(USER_COLUMNS)
         .get_result::<UserRow>(conn)?
-        .try_into()
+        .try_into()?;
+    crate::events::announce(
+        conn,
+        crate::events::Change::UserChanged {
+            user: id.raw(),
+            precision: user.location_precision,
+        },
+    )?;
+    Ok(user)
 }
 
 /// Deletes an account; the foreign keys cascade to everything it owns.
@@ -189,5 +197,5 @@ pub fn delete(conn: &mut DbConnection, id: UserId) -> Result<(), StoreError> {
     if deleted == 0 {
         return Err(StoreError::NotFound);
     }
-    Ok(())
+    crate::events::announce(conn, crate::events::Change::UserGone(id.raw()))
 }

@@ -395,6 +395,7 @@ pub fn update(
         if updated == 0 {
             return Err(StoreError::NotFound);
         }
+        crate::events::announce(conn, crate::events::Change::VenueChanged(id.raw()))?;
         find(conn, id)
     })
 }
@@ -405,7 +406,7 @@ pub fn delete(conn: &mut DbConnection, id: VenueId) -> Result<(), StoreError> {
     if deleted == 0 {
         return Err(StoreError::NotFound);
     }
-    Ok(())
+    crate::events::announce(conn, crate::events::Change::VenueGone(id.raw()))
 }
 
 /// Where a result sits in a search's order: name match (when searching by name), then

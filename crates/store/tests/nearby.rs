@@ -9,12 +9,16 @@
 use chrono::{Duration, Utc};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use vicinity_domain::{NewUser, PrecisionLevel, ProfileChanges, User};
+use vicinity_domain::{
+    Address, NewUser, PrecisionLevel, ProfileChanges, User, VenueDetails, VenueName, Visibility,
+};
 use vicinity_geo::Point;
 use vicinity_geo::privacy::{rounded_distance_m, shared_point};
+use vicinity_store::checkins::{self, NewCheckIn};
 use vicinity_store::presence::{self, Nearby, Plan, PresenceRules, Update};
 use vicinity_store::social::{self, SocialLimits};
 use vicinity_store::testing::TestDatabase;
+use vicinity_store::venues::{self, Venue};
 use vicinity_store::{DbConnection, PoolOptions, Store, users};
 
 /// Runs `work` on a fresh, migrated SQLite database and, when configured, a PostgreSQL one.
@@ -262,4 +266,177 @@ fn expired_presence_and_stale_records_are_pruned() {
         );
         Ok(())
     });
+}
+
+/// Asks the read model (both plans) and the database the same questions; they must agree.
+fn model_agrees(store: &Store, people: &[User], now: chrono::DateTime<Utc>) -> usize {
+    let hot = std::sync::Arc::clone(store.hot());
+    store
+        .run_blocking(|conn| {
+            let mut found = 0;
+            for viewer in people {
+                for radius in [500.0, 2_000.0, 10_000.0] {
+                    let database = presence::nearby(conn, viewer.id, radius, None, now)?;
+                    for plan in [Plan::WalkFriends, Plan::ScanCells] {
+                        let model = hot.nearby(conn, viewer.id, radius, Some(plan), now)?;
+                        assert_eq!(
+                            model.as_ref(),
+                            Some(&database),
+                            "viewer {} radius {radius} plan {plan:?}",
+                            viewer.username.as_str()
+                        );
+                    }
+                    if let Nearby::Friends(friends) = &database {
+                        found += friends.len();
+                    }
+                }
+            }
+            Ok(found)
+        })
+        .unwrap()
+}
+
+#[test]
+fn the_read_model_answers_as_the_database_does_through_every_change() {
+    let test = "the_read_model_answers_as_the_database_does_through_every_change";
+    let mut databases = vec![TestDatabase::sqlite()];
+    databases.extend(TestDatabase::postgres(test));
+    for db in databases {
+        let store = Store::connect(db.url(), &PoolOptions::default()).unwrap();
+        store.migrate().unwrap();
+        let mut rng = StdRng::seed_from_u64(11);
+        let now = Utc::now();
+        let rules = PresenceRules::default();
+        let centre = Point::new(52.52, 13.405).unwrap();
+        let (people, venues) = store
+            .run_blocking(|conn| {
+                let people: Vec<User> = (0..40)
+                    .map(|i| person(conn, &format!("member{i}"), LEVELS[rng.random_range(0..4)]))
+                    .collect();
+                for (i, a) in people.iter().enumerate() {
+                    for b in people.iter().skip(i + 1) {
+                        if rng.random_bool(0.35) {
+                            let limits = SocialLimits::default();
+                            social::send_request(conn, a.id, b.id, limits, now)?;
+                            social::accept(conn, b.id, a.id, limits, now)?;
+                        }
+                    }
+                }
+                let venues: Vec<Venue> = (0..6)
+                    .map(|i| {
+                        let at = centre.destination(60.0 * f64::from(i), 1_500.0 * f64::from(i));
+                        let details = VenueDetails {
+                            name: VenueName::parse(&format!("Place {i}")).unwrap(),
+                            category_id: "coffee".into(),
+                            address: Address::default(),
+                            phone: None,
+                            url: None,
+                        };
+                        match venues::create(conn, &details, at, None, true, now).unwrap() {
+                            venues::Created::Venue(venue) => *venue,
+                            other => panic!("{other:?}"),
+                        }
+                    })
+                    .collect();
+                Ok((people, venues))
+            })
+            .unwrap();
+        // Half the positions come from check-ins (some private), the rest from updates.
+        for person in &people {
+            let venue = &venues[rng.random_range(0..venues.len())];
+            let near_venue = venue
+                .location
+                .destination(rng.random_range(0.0..360.0), 40.0);
+            let visibility = [Visibility::Public, Visibility::Friends, Visibility::Private]
+                [rng.random_range(0..3)];
+            let far = centre.destination(rng.random_range(0.0..360.0), rng.random_range(0.0..9e3));
+            let checks_in = rng.random_bool(0.5);
+            store
+                .run_blocking(|conn| {
+                    if checks_in {
+                        let new = NewCheckIn {
+                            venue_id: venue.id,
+                            location: near_venue,
+                            accuracy_m: Some(10.0),
+                            shout: None,
+                            visibility: Some(visibility),
+                            created_at: now,
+                        };
+                        checkins::create(conn, person.id, &new, rules, now)?;
+                    } else {
+                        presence::update(conn, person.id, far, None, None, rules, now)?;
+                    }
+                    Ok(())
+                })
+                .unwrap();
+        }
+        // Loaded after the fact, it agrees; then every kind of change keeps it agreeing.
+        store.start_read_model().unwrap();
+        let ready_by = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while !store.hot().is_ready() {
+            assert!(
+                std::time::Instant::now() < ready_by,
+                "the model never loaded"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        assert!(model_agrees(&store, &people, now) > 20);
+        for step in 0..60 {
+            let (a, b) = (
+                &people[rng.random_range(0..people.len())],
+                &people[rng.random_range(0..people.len())],
+            );
+            let level = LEVELS[rng.random_range(0..4)];
+            let to = centre.destination(rng.random_range(0.0..360.0), rng.random_range(0.0..9e3));
+            let kind = step % 6;
+            store
+                .run_blocking(|conn| {
+                    let limits = SocialLimits::default();
+                    match kind {
+                        0 => {
+                            let changes = ProfileChanges {
+                                location_precision: Some(level),
+                                ..ProfileChanges::default()
+                            };
+                            users::update_profile(conn, a.id, &changes, now)?;
+                        }
+                        1 if a.id != b.id => {
+                            if social::are_friends(conn, a.id, b.id)? {
+                                social::unfriend(conn, a.id, b.id)?;
+                            } else if social::send_request(conn, a.id, b.id, limits, now).is_ok() {
+                                let _ = social::accept(conn, b.id, a.id, limits, now);
+                            }
+                        }
+                        2 => {
+                            presence::clear(conn, a.id)?;
+                        }
+                        3 => {
+                            // Slow enough to be plausible from anywhere in the 9 km disc.
+                            let later = now + Duration::minutes(2);
+                            presence::update(conn, a.id, to, None, None, rules, later)?;
+                        }
+                        4 => {
+                            let theirs =
+                                checkins::list(conn, checkins::Scope::Own(a.id), None, 10)?;
+                            if let Some(first) = theirs.first() {
+                                checkins::delete(conn, first.checkin.id, a.id)?;
+                            }
+                        }
+                        _ if a.id != b.id => {
+                            social::block(conn, a.id, b.id, now)?;
+                        }
+                        _ => {}
+                    }
+                    Ok(())
+                })
+                .unwrap();
+            model_agrees(&store, &people, now + Duration::minutes(2));
+        }
+        // A venue's deletion takes its check-ins, and the venues shown, with it.
+        store
+            .run_blocking(|conn| venues::delete(conn, venues[0].id))
+            .unwrap();
+        model_agrees(&store, &people, now + Duration::minutes(2));
+        store.close(std::time::Duration::from_secs(5));
+    }
 }

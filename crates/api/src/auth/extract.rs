@@ -65,12 +65,23 @@ impl FromRequest for Caller {
                 .verify(&token?)
                 .map_err(|rejection| ApiError::invalid_token(&rejection.to_string()))?;
             let (family_id, user_id) = (grant.family_id, grant.user_id);
-            // Signed tokens outlive logouts and deleted accounts unless checked: one indexed
-            // lookup makes revocation immediate.
-            let active = state
-                .store
-                .run(move |conn| tokens::family_is_active(conn, family_id, user_id))
-                .await?;
+            // Signed tokens outlive logouts and deleted accounts unless checked. The read model
+            // remembers live families and forgets one the moment any instance revokes it; the
+            // database answers for the rest.
+            let hot = state.store.hot();
+            let active = if hot.family_owner(family_id.raw()) == Some(user_id.raw()) {
+                true
+            } else {
+                let epoch = hot.families_epoch();
+                let active = state
+                    .store
+                    .run(move |conn| tokens::family_is_active(conn, family_id, user_id))
+                    .await?;
+                if active {
+                    hot.remember_family(epoch, family_id.raw(), user_id.raw());
+                }
+                active
+            };
             if !active {
                 return Err(ApiError::invalid_token(
                     &TokenRejection::Revoked.to_string(),

@@ -218,9 +218,6 @@ pub async fn create_checkin(
         })
         .await
         .map_err(not_found_as("no such venue"))?;
-    if matches!(answer, Answer::Created { .. }) {
-        state.events.publish_local(me);
-    }
     let json = HeaderValue::from_static("application/json");
     Ok(match answer {
         Answer::Created { id, response } => HttpResponse::Created()

@@ -12,6 +12,7 @@ use utoipa::{IntoParams, ToSchema};
 use vicinity_domain::ValidationErrors;
 use vicinity_geo::Point;
 use vicinity_store::access_log;
+use vicinity_store::hot::Attempt;
 use vicinity_store::presence::{self, Nearby, NearbyFriend, Update};
 
 use super::query::{self, Page};
@@ -201,7 +202,6 @@ pub async fn put_location(
         .store
         .run(move |conn| presence::update(conn, me, point, accuracy, None, rules, now))
         .await?;
-    state.events.publish_local(me);
     if let Update::ImpossibleTravel { speed_mps } = update {
         return Err(ApiError::unprocessable(
             "impossible_travel",
@@ -243,7 +243,6 @@ pub async fn delete_location(
         .store
         .run(move |conn| presence::clear(conn, me))
         .await?;
-    state.events.publish_local(me);
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -272,10 +271,26 @@ pub async fn nearby(
 ) -> Result<HttpResponse, ApiError> {
     let radius = nearby_request(&state, &request, caller.user_id)?;
     let me = caller.user_id;
-    let outcome = state
-        .store
-        .run(move |conn| presence::nearby_seen(conn, me, radius, Utc::now()))
-        .await?;
+    let now = Utc::now();
+    // The read model answers most queries without the database; when it lacks something (or
+    // is not ready) a blocking task loads it, or asks the database outright.
+    let outcome = match state.store.hot().try_nearby(me, radius, None, now) {
+        Attempt::Answer(nearby) => nearby,
+        Attempt::Needs(_) | Attempt::Unavailable => {
+            let hot = std::sync::Arc::clone(state.store.hot());
+            state
+                .store
+                .run(move |conn| presence::nearby_fast(conn, &hot, me, radius, now))
+                .await?
+        }
+    };
+    // Nothing leaves before the friends' access logs hold this view.
+    if let Nearby::Friends(friends) = &outcome {
+        state
+            .recorder
+            .record(access_log::nearby_views(me, friends), now)
+            .await?;
+    }
     match outcome {
         Nearby::Friends(friends) => Ok(HttpResponse::Ok().json(NearbyList {
             items: friends.into_iter().map(NearbyItem::from).collect(),
@@ -477,7 +492,7 @@ pub async fn nearby_stream(
 ) -> Result<HttpResponse, ApiError> {
     let radius = nearby_request(&state, &request, caller.user_id)?;
     let me = caller.user_id;
-    let mut events = state.events.subscribe();
+    let mut events = state.store.hot().subscribe();
     let (sender, receiver) = tokio::sync::mpsc::channel::<actix_web::web::Bytes>(64);
     let store = state.store.clone();
     let mut closing = state.closing.clone();

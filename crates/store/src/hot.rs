@@ -1,0 +1,639 @@
+//! The in-memory read model behind "who is nearby" and token checks: every unexpired presence
+//! (with an H3 cell index), and bounded caches of friend lists, profiles, venues and live
+//! token families.
+//!
+//! It is derived state only. The database stays the truth: the model is loaded from it, kept
+//! current by the changes every instance announces ([`crate::events`]), and rebuilt from
+//! scratch whenever the change feed was interrupted. While it is not ready (starting, or its
+//! listener reconnecting) callers read the database, which gives the same answers.
+//!
+//! A cache fill races with the change that would invalidate it: a reader loads a friend list,
+//! the friendship ends and its change is applied, then the reader stores the list it read.
+//! Each cache therefore counts its invalidations, and a fill made from a read that began
+//! before the latest invalidation is dropped.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use tokio::sync::broadcast;
+use vicinity_domain::{PrecisionLevel, User, UserId, Visibility};
+use vicinity_geo::privacy::{max_snap_offset_m, rounded_distance_m, shared_point};
+use vicinity_geo::{Cover, MAX_COVER_RADIUS_M, Point};
+
+use crate::events::Change;
+use crate::presence::{Nearby, NearbyFriend, Plan};
+use crate::schema::{checkins, presence, users};
+use crate::time::{from_micros, to_micros};
+use crate::users::{USER_COLUMNS, UserRow};
+use crate::venues::Venue;
+use crate::{DbConnection, StoreError};
+
+/// A presence as the read model holds it, with what nearby needs from its owner.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Located {
+    pub user: i64,
+    pub location: Point,
+    pub accuracy_m: Option<f64>,
+    pub cell: i64,
+    /// Microseconds since the epoch, as stored.
+    pub updated_at: i64,
+    pub expires_at: i64,
+    /// The check-in that set it, and that check-in's venue.
+    pub checkin: Option<i64>,
+    pub venue: Option<i64>,
+    /// Whether friends may see that check-in (it is not private).
+    pub venue_shown: bool,
+    /// The owner's sharing level.
+    pub precision: PrecisionLevel,
+    /// The owner is suspended: nobody sees them.
+    pub suspended: bool,
+}
+
+/// A cache of values by id in two generations: a hit in the old one moves the value to the
+/// young one, and when the young one outgrows `capacity` (in `weigh` units) it becomes the old
+/// one. What has not been read for a generation is dropped: a cheap approximation of LRU.
+struct Generations<V> {
+    state: Mutex<GenerationState<V>>,
+    capacity: usize,
+    weigh: fn(&V) -> usize,
+}
+
+struct GenerationState<V> {
+    young: HashMap<i64, V>,
+    old: HashMap<i64, V>,
+    weight: usize,
+    /// Counts invalidations; see the module documentation.
+    epoch: u64,
+}
+
+impl<V: Clone> Generations<V> {
+    fn new(capacity: usize, weigh: fn(&V) -> usize) -> Self {
+        Self {
+            state: Mutex::new(GenerationState {
+                young: HashMap::new(),
+                old: HashMap::new(),
+                weight: 0,
+                epoch: 0,
+            }),
+            capacity,
+            weigh,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, GenerationState<V>> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn get(&self, key: i64) -> Option<V> {
+        let mut state = self.lock();
+        if let Some(value) = state.young.get(&key) {
+            return Some(value.clone());
+        }
+        let value = state.old.remove(&key)?;
+        self.insert(&mut state, key, value.clone());
+        Some(value)
+    }
+
+    fn insert(&self, state: &mut GenerationState<V>, key: i64, value: V) {
+        state.weight += (self.weigh)(&value);
+        if let Some(previous) = state.young.insert(key, value) {
+            state.weight = state.weight.saturating_sub((self.weigh)(&previous));
+        }
+        if state.weight > self.capacity {
+            state.old = std::mem::take(&mut state.young);
+            state.weight = 0;
+        }
+    }
+
+    fn epoch(&self) -> u64 {
+        self.lock().epoch
+    }
+
+    /// Stores what a read that began at `epoch` found, unless something was invalidated since.
+    fn fill(&self, epoch: u64, key: i64, value: V) {
+        let mut state = self.lock();
+        if state.epoch == epoch {
+            self.insert(&mut state, key, value);
+        }
+    }
+
+    fn evict(&self, key: i64) {
+        let mut state = self.lock();
+        state.epoch += 1;
+        if let Some(value) = state.young.remove(&key) {
+            state.weight = state.weight.saturating_sub((self.weigh)(&value));
+        }
+        state.old.remove(&key);
+    }
+
+    fn evict_where(&self, doomed: impl Fn(&V) -> bool) {
+        let mut state = self.lock();
+        state.epoch += 1;
+        state.young.retain(|_, v| !doomed(v));
+        state.old.retain(|_, v| !doomed(v));
+        state.weight = state.young.values().map(self.weigh).sum();
+    }
+
+    fn clear(&self) {
+        let mut state = self.lock();
+        state.epoch += 1;
+        state.young.clear();
+        state.old.clear();
+        state.weight = 0;
+    }
+}
+
+/// Every unexpired presence by person, and by cell for scans.
+#[derive(Default)]
+struct PresenceIndex {
+    by_user: HashMap<i64, Located>,
+    by_cell: BTreeSet<(i64, i64)>,
+}
+
+impl PresenceIndex {
+    fn set(&mut self, located: Located) {
+        self.by_cell.insert((located.cell, located.user));
+        if let Some(previous) = self.by_user.insert(located.user, located) {
+            let user = previous.user;
+            if self.by_user.get(&user).map(|l| l.cell) != Some(previous.cell) {
+                self.by_cell.remove(&(previous.cell, user));
+            }
+        }
+    }
+
+    fn remove(&mut self, user: i64) {
+        if let Some(previous) = self.by_user.remove(&user) {
+            self.by_cell.remove(&(previous.cell, user));
+        }
+    }
+
+    /// The unexpired presences in `cover`, in cell order.
+    fn in_cover<'a>(&'a self, cover: &'a Cover, at: i64) -> impl Iterator<Item = &'a Located> {
+        cover
+            .ranges()
+            .iter()
+            .flat_map(|range| {
+                self.by_cell
+                    .range((range.first, i64::MIN)..=(range.last, i64::MAX))
+            })
+            .filter_map(|(_, user)| self.by_user.get(user))
+            .filter(move |located| located.expires_at > at)
+    }
+}
+
+/// What a nearby answer still needs from the database before the model can give it.
+#[derive(Debug, Default)]
+pub struct Needs {
+    viewer: Option<i64>,
+    friends_of: Option<i64>,
+    users: Vec<i64>,
+    venues: Vec<i64>,
+}
+
+/// The outcome of asking the model alone.
+#[derive(Debug)]
+pub enum Attempt {
+    Answer(Nearby),
+    /// Some friend list, profile or venue is not cached yet: [`Hot::nearby`] loads it.
+    Needs(Needs),
+    /// The model cannot answer (not loaded, or the viewer is not one it may answer for): ask
+    /// the database.
+    Unavailable,
+}
+
+/// Limits of the caches, in their units.
+const FRIEND_IDS: usize = 4_000_000;
+const PROFILES: usize = 200_000;
+const VENUES: usize = 100_000;
+const FAMILIES: usize = 500_000;
+
+/// The read model. One per [`crate::Store`]; shared by all its clones.
+pub struct Hot {
+    ready: AtomicBool,
+    presence: RwLock<PresenceIndex>,
+    /// Sorted friend ids by person.
+    friends: Generations<Arc<[i64]>>,
+    /// Unsuspended people by id.
+    users: Generations<Arc<User>>,
+    venues: Generations<Arc<Venue>>,
+    /// Unrevoked token families of unsuspended people: family id → owner.
+    families: Generations<i64>,
+    /// People whose presence, profile or friendships changed, for live streams.
+    changed: broadcast::Sender<UserId>,
+    /// Whether changes also arrive through the database's feed (PostgreSQL): then those
+    /// announce the change to streams, not the local application.
+    through_database: AtomicBool,
+}
+
+impl Default for Hot {
+    fn default() -> Self {
+        Self {
+            ready: AtomicBool::new(false),
+            presence: RwLock::default(),
+            friends: Generations::new(FRIEND_IDS, |ids| ids.len().max(1)),
+            users: Generations::new(PROFILES, |_| 1),
+            venues: Generations::new(VENUES, |_| 1),
+            families: Generations::new(FAMILIES, |_| 1),
+            changed: broadcast::channel(1024).0,
+            through_database: AtomicBool::new(false),
+        }
+    }
+}
+
+/// The rows a load reads.
+type LoadRow = (
+    i64,
+    f64,
+    f64,
+    Option<f64>,
+    i64,
+    i64,
+    i64,
+    Option<i64>,
+    Option<i64>,
+    Option<String>,
+    String,
+    Option<i64>,
+);
+
+impl Hot {
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn set_ready(&self, ready: bool) {
+        if !ready {
+            self.forget();
+        }
+        self.ready.store(ready, Ordering::Release);
+    }
+
+    pub(crate) fn set_through_database(&self, through: bool) {
+        self.through_database.store(through, Ordering::Relaxed);
+    }
+
+    fn forget(&self) {
+        self.friends.clear();
+        self.users.clear();
+        self.venues.clear();
+        self.families.clear();
+    }
+
+    /// People whose presence, profile or friendships changed, on any instance.
+    pub fn subscribe(&self) -> broadcast::Receiver<UserId> {
+        self.changed.subscribe()
+    }
+
+    fn write_presence(&self) -> std::sync::RwLockWriteGuard<'_, PresenceIndex> {
+        self.presence
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn read_presence(&self) -> std::sync::RwLockReadGuard<'_, PresenceIndex> {
+        self.presence.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Replaces the whole model with what the database holds now, and makes it ready.
+    pub(crate) fn load(&self, conn: &mut DbConnection) -> Result<(), StoreError> {
+        self.set_ready(false);
+        let now = to_micros(Utc::now());
+        let rows: Vec<LoadRow> = presence::table
+            .inner_join(users::table)
+            .left_join(checkins::table.on(checkins::id.nullable().eq(presence::checkin_id)))
+            .filter(presence::expires_at.gt(now))
+            .select((
+                presence::user_id,
+                presence::lat,
+                presence::lng,
+                presence::accuracy_m,
+                presence::cell,
+                presence::updated_at,
+                presence::expires_at,
+                presence::checkin_id,
+                checkins::venue_id.nullable(),
+                checkins::visibility.nullable(),
+                users::location_precision,
+                users::suspended_at,
+            ))
+            .load(conn)?;
+        let mut index = PresenceIndex::default();
+        for row in rows {
+            let (user, lat, lng, accuracy_m, cell, updated_at, expires_at, checkin) =
+                (row.0, row.1, row.2, row.3, row.4, row.5, row.6, row.7);
+            let (venue, visibility, precision, suspended_at) = (row.8, row.9, row.10, row.11);
+            index.set(Located {
+                user,
+                location: Point::new(lat, lng).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                accuracy_m,
+                cell,
+                updated_at,
+                expires_at,
+                checkin: venue.and(checkin),
+                venue,
+                venue_shown: visibility.is_some_and(|v| v != Visibility::Private.as_str()),
+                precision: PrecisionLevel::parse(&precision).map_err(StoreError::Corrupt)?,
+                suspended: suspended_at.is_some(),
+            });
+        }
+        *self.write_presence() = index;
+        self.set_ready(true);
+        Ok(())
+    }
+
+    /// Applies a change made by this process once its work returned (the transaction that
+    /// announced it committed).
+    pub(crate) fn apply_local(&self, change: &Change) {
+        self.apply_quietly(change);
+        if !self.through_database.load(Ordering::Relaxed) {
+            self.announce_to_streams(change);
+        }
+    }
+
+    /// Applies a change from the database's feed.
+    pub(crate) fn apply(&self, change: &Change) {
+        self.apply_quietly(change);
+        self.announce_to_streams(change);
+    }
+
+    fn announce_to_streams(&self, change: &Change) {
+        let send = |user: i64| {
+            let _ = self.changed.send(UserId::from_raw(user));
+        };
+        match *change {
+            Change::PresenceSet(ref located) => send(located.user),
+            Change::PresenceCleared(user)
+            | Change::CheckinGone { user, .. }
+            | Change::UserChanged { user, .. }
+            | Change::UserGone(user) => send(user),
+            Change::Friendship(a, b) => {
+                send(a);
+                send(b);
+            }
+            Change::FamilyRevoked(_) | Change::VenueChanged(_) | Change::VenueGone(_) => {}
+        }
+    }
+
+    fn apply_quietly(&self, change: &Change) {
+        match change {
+            Change::PresenceSet(located) => self.write_presence().set(located.clone()),
+            Change::PresenceCleared(user) => self.write_presence().remove(*user),
+            Change::CheckinGone { user, checkin } => {
+                if let Some(located) = self.write_presence().by_user.get_mut(user)
+                    && located.checkin == Some(*checkin)
+                {
+                    located.checkin = None;
+                    located.venue = None;
+                    located.venue_shown = false;
+                }
+            }
+            Change::UserChanged { user, precision } => {
+                if let Some(located) = self.write_presence().by_user.get_mut(user) {
+                    located.precision = *precision;
+                }
+                self.users.evict(*user);
+            }
+            Change::UserGone(user) => {
+                self.write_presence().remove(*user);
+                self.users.evict(*user);
+                self.friends.evict(*user);
+                self.families.evict_where(|owner| owner == user);
+            }
+            Change::Friendship(a, b) => {
+                self.friends.evict(*a);
+                self.friends.evict(*b);
+            }
+            Change::FamilyRevoked(family) => self.families.evict(*family),
+            Change::VenueChanged(venue) => self.venues.evict(*venue),
+            Change::VenueGone(venue) => {
+                for located in self.write_presence().by_user.values_mut() {
+                    if located.venue == Some(*venue) {
+                        located.checkin = None;
+                        located.venue = None;
+                        located.venue_shown = false;
+                    }
+                }
+                self.venues.evict(*venue);
+            }
+        }
+    }
+
+    /// Drops presences that expired before `now`.
+    pub fn prune(&self, now: DateTime<Utc>) {
+        let at = to_micros(now);
+        let mut index = self.write_presence();
+        let expired: Vec<i64> = index
+            .by_user
+            .values()
+            .filter(|l| l.expires_at <= at)
+            .map(|l| l.user)
+            .collect();
+        for user in expired {
+            index.remove(user);
+        }
+    }
+
+    /// How many presences the model holds (expired ones until the next prune).
+    pub fn presence_count(&self) -> usize {
+        self.read_presence().by_user.len()
+    }
+
+    /// The owner of `family` when it is known to be live; `None` means "ask the database".
+    pub fn family_owner(&self, family: i64) -> Option<i64> {
+        if !self.is_ready() {
+            return None;
+        }
+        self.families.get(family)
+    }
+
+    /// The invalidation count to pass to [`Hot::remember_family`].
+    pub fn families_epoch(&self) -> u64 {
+        self.families.epoch()
+    }
+
+    /// Remembers that the database found `family` live for `owner`, in a read that began at
+    /// `epoch`.
+    pub fn remember_family(&self, epoch: u64, family: i64, owner: i64) {
+        if self.is_ready() {
+            self.families.fill(epoch, family, owner);
+        }
+    }
+
+    /// "Who is nearby" from the model alone, with the same answer as
+    /// [`crate::presence::nearby`].
+    pub fn try_nearby(
+        &self,
+        viewer: UserId,
+        radius_m: f64,
+        plan: Option<Plan>,
+        now: DateTime<Utc>,
+    ) -> Attempt {
+        if !self.is_ready() {
+            return Attempt::Unavailable;
+        }
+        let at = to_micros(now);
+        let index = self.read_presence();
+        let own = index
+            .by_user
+            .get(&viewer.raw())
+            .filter(|own| own.expires_at > at);
+        let precision = match own {
+            Some(own) if own.suspended => return Attempt::Unavailable,
+            Some(own) => own.precision,
+            None => match self.users.get(viewer.raw()) {
+                Some(user) => user.location_precision,
+                None => {
+                    return Attempt::Needs(Needs {
+                        viewer: Some(viewer.raw()),
+                        ..Needs::default()
+                    });
+                }
+            },
+        };
+        if precision == PrecisionLevel::Off {
+            return Attempt::Answer(Nearby::SharingOff);
+        }
+        let Some(own) = own else {
+            return Attempt::Answer(Nearby::NoPresence);
+        };
+        let Some(friends) = self.friends.get(viewer.raw()) else {
+            return Attempt::Needs(Needs {
+                friends_of: Some(viewer.raw()),
+                ..Needs::default()
+            });
+        };
+        let radius_m = radius_m.clamp(0.0, MAX_COVER_RADIUS_M / 2.0);
+        let reach = radius_m + max_snap_offset_m(PrecisionLevel::City);
+        let Ok(cover) = Cover::circle(own.location, reach) else {
+            return Attempt::Unavailable;
+        };
+        let scan = match plan {
+            Some(plan) => plan == Plan::ScanCells,
+            None => index.in_cover(&cover, at).take(friends.len() + 1).count() <= friends.len(),
+        };
+        let is_friend = |user: i64| friends.binary_search(&user).is_ok();
+        let candidates: Vec<&Located> = if scan {
+            index
+                .in_cover(&cover, at)
+                .filter(|located| is_friend(located.user))
+                .collect()
+        } else {
+            friends
+                .iter()
+                .filter_map(|friend| index.by_user.get(friend))
+                .filter(|located| located.expires_at > at)
+                .collect()
+        };
+        let mut found = Vec::new();
+        for located in candidates.into_iter().filter(|l| !l.suspended) {
+            let shown = precision.coarser(located.precision);
+            let Some(seen_at) = shared_point(located.location, shown) else {
+                continue;
+            };
+            let distance = own.location.distance_m(seen_at);
+            if distance <= radius_m {
+                found.push((distance, shown, located.clone()));
+            }
+        }
+        drop(index);
+        let mut needs = Needs::default();
+        let mut friends_near = Vec::with_capacity(found.len());
+        for (distance, shown, located) in found {
+            let user = self.users.get(located.user);
+            let venue = match located.venue.filter(|_| located.venue_shown) {
+                Some(id) => match self.venues.get(id) {
+                    Some(venue) => Some(venue),
+                    None => {
+                        needs.venues.push(id);
+                        None
+                    }
+                },
+                None => None,
+            };
+            let Some(user) = user else {
+                needs.users.push(located.user);
+                continue;
+            };
+            let Ok(last_seen_at) = from_micros(located.updated_at) else {
+                return Attempt::Unavailable;
+            };
+            friends_near.push((
+                distance,
+                NearbyFriend {
+                    user: User::clone(&user),
+                    distance_m: rounded_distance_m(distance, shown),
+                    precision: shown,
+                    last_seen_at,
+                    venue: venue.map(|v| Venue::clone(&v)),
+                },
+            ));
+        }
+        if !needs.users.is_empty() || !needs.venues.is_empty() {
+            return Attempt::Needs(needs);
+        }
+        friends_near.sort_by(|a, b| {
+            a.0.total_cmp(&b.0)
+                .then(a.1.user.id.raw().cmp(&b.1.user.id.raw()))
+        });
+        Attempt::Answer(Nearby::Friends(
+            friends_near.into_iter().map(|(_, f)| f).collect(),
+        ))
+    }
+
+    /// Loads what `needs` names into the caches.
+    fn load_needs(&self, conn: &mut DbConnection, needs: &Needs) -> Result<(), StoreError> {
+        if let Some(user) = needs.friends_of {
+            let epoch = self.friends.epoch();
+            let mut ids = crate::social::friend_ids(conn, UserId::from_raw(user))?;
+            ids.sort_unstable();
+            self.friends.fill(epoch, user, ids.into());
+        }
+        let people: Vec<i64> = needs.viewer.iter().chain(&needs.users).copied().collect();
+        if !people.is_empty() {
+            let epoch = self.users.epoch();
+            let rows: Vec<UserRow> = users::table
+                .filter(users::id.eq_any(&people))
+                .filter(users::suspended_at.is_null())
+                .select(USER_COLUMNS)
+                .load(conn)?;
+            for row in rows {
+                let user = User::try_from(row)?;
+                self.users.fill(epoch, user.id.raw(), Arc::new(user));
+            }
+        }
+        for &venue in &needs.venues {
+            let epoch = self.venues.epoch();
+            match crate::venues::find(conn, vicinity_domain::VenueId::from_raw(venue)) {
+                Ok(found) => self.venues.fill(epoch, venue, Arc::new(found)),
+                Err(StoreError::NotFound) => {}
+                Err(error) => return Err(error),
+            }
+        }
+        Ok(())
+    }
+
+    /// "Who is nearby" from the model, loading what it lacks through `conn`; `None` when the
+    /// model cannot answer and the database must.
+    pub fn nearby(
+        &self,
+        conn: &mut DbConnection,
+        viewer: UserId,
+        radius_m: f64,
+        plan: Option<Plan>,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Nearby>, StoreError> {
+        // Each round loads one kind of thing (viewer, friends, then profiles and venues); a
+        // change landing between rounds can ask for one more.
+        for _ in 0..4 {
+            match self.try_nearby(viewer, radius_m, plan, now) {
+                Attempt::Answer(nearby) => return Ok(Some(nearby)),
+                Attempt::Unavailable => return Ok(None),
+                Attempt::Needs(needs) => self.load_needs(conn, &needs)?,
+            }
+        }
+        Ok(None)
+    }
+}
