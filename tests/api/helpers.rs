@@ -117,6 +117,15 @@ impl TestApp {
         .await
         .unwrap();
         let app = Application::build(config.clone(), store.clone(), keys).unwrap();
+        // As a load balancer would (/readyz), wait for the read model to load.
+        let loaded_by = std::time::Instant::now() + Duration::from_secs(20);
+        while !store.hot().is_ready() {
+            assert!(
+                std::time::Instant::now() < loaded_by,
+                "the read model never loaded"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
         let address = format!("http://{}", app.address());
         let handle = app.handle();
         let server = tokio::spawn(app.run_until_stopped());

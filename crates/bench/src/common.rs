@@ -92,6 +92,21 @@ impl Server {
         Ok(Self { child, base })
     }
 
+    /// Waits until `GET {path}` answers 200 (the server has loaded what it serves from).
+    pub async fn wait_until_ready(&self, path: &str) -> Result<(), String> {
+        let address = self.address()?;
+        let started = std::time::Instant::now();
+        loop {
+            if crate::load::get_status(address, path).await == Some(200) {
+                return Ok(());
+            }
+            if started.elapsed() > std::time::Duration::from_secs(300) {
+                return Err(format!("{} never became ready", self.base));
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    }
+
     /// The socket address behind `base`.
     pub fn address(&self) -> Result<std::net::SocketAddr, String> {
         let authority = self.base.trim_start_matches("http://");

@@ -204,3 +204,19 @@ async fn connection_loop(
         }
     }
 }
+
+/// The status of one `GET path` on a fresh connection; `None` when there is no answer.
+pub async fn get_status(address: SocketAddr, path: &str) -> Option<u16> {
+    let stream = TcpStream::connect(address).await.ok()?;
+    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .ok()?;
+    tokio::spawn(connection);
+    let request = Request::builder()
+        .uri(path)
+        .header(HOST, address.to_string())
+        .body(Full::new(Bytes::new()))
+        .ok()?;
+    let response = sender.send_request(request).await.ok()?;
+    Some(response.status().as_u16())
+}

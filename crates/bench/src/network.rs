@@ -8,7 +8,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use diesel::pg::PgConnection;
@@ -319,6 +319,12 @@ async fn compare(
         .env("VICINITY_DB_POOL_SIZE", args.pool_size.to_string())
         .env("RUST_LOG", "warn");
     let server = Server::start(command, "Vicinity listening on ").await?;
+    let loading = Instant::now();
+    server.wait_until_ready("/readyz").await?;
+    println!(
+        "server ready (read model loaded) {:.1} s after it began listening",
+        loading.elapsed().as_secs_f64()
+    );
     let own = std::env::current_exe().map_err(|e| e.to_string())?;
     let mut command = tokio::process::Command::new(own);
     command.args(["bare-server", "--bind", "127.0.0.1:0"]);

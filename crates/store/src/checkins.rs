@@ -4,7 +4,6 @@ use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use vicinity_domain::{CheckInId, User, UserId, VenueId, Visibility};
 use vicinity_geo::Point;
 
@@ -106,10 +105,8 @@ pub fn create(
 ) -> Result<Created, StoreError> {
     transaction(conn, |conn| {
         let venue = venues::find(conn, new.venue_id)?;
-        let visibility = match new.visibility {
-            Some(visibility) => visibility,
-            None => crate::users::find(conn, user)?.default_visibility,
-        };
+        let person = crate::users::find_locked(conn, user)?;
+        let visibility = new.visibility.unwrap_or(person.default_visibility);
         let distance_m = venue.location.distance_m(new.location);
         let allowed_m = CHECKIN_REACH_M + new.accuracy_m.unwrap_or(0.0).min(1_000.0);
         if distance_m > allowed_m {
@@ -119,18 +116,18 @@ pub fn create(
             });
         }
         // A check-in queued offline long ago says nothing about where the person is now.
-        let current = presence::current(conn, user, now)?;
+        let previous = presence::stored(conn, user)?;
+        let current = previous.as_ref().filter(|p| p.expires_at > now);
         let sets_presence = new.created_at + rules.ttl > now
             && current.is_none_or(|p| p.updated_at < new.created_at);
         if sets_presence
-            && let Some(speed_mps) = presence::travel_speed(
-                conn,
-                user,
+            && let Some(speed_mps) = presence::speed_from(
+                previous.as_ref(),
                 new.location,
                 new.accuracy_m,
                 new.created_at,
                 rules,
-            )?
+            )
         {
             return Ok(Created::ImpossibleTravel { speed_mps });
         }
@@ -155,9 +152,9 @@ pub fn create(
                 venue: venue.id.raw(),
                 shown_to_friends: visibility != Visibility::Private,
             });
-            presence::update(
+            presence::set(
                 conn,
-                user,
+                &person,
                 new.location,
                 new.accuracy_m,
                 linked,
@@ -535,26 +532,25 @@ pub fn claim_key(
     request_hash: &str,
     now: DateTime<Utc>,
 ) -> Result<Idempotent, StoreError> {
-    // A savepoint, so that a duplicate key does not abort the surrounding transaction.
-    let inserted = transaction(conn, |conn| {
+    let row = (
+        idempotency_keys::user_id.eq(user.raw()),
+        idempotency_keys::key.eq(key),
+        idempotency_keys::request_hash.eq(request_hash),
+        idempotency_keys::status.eq(0),
+        idempotency_keys::response.eq(""),
+        idempotency_keys::created_at.eq(to_micros(now)),
+    );
+    // A key claimed by a transaction still in flight makes this insert wait for it; once it
+    // committed, nothing is inserted and its answer is replayed below.
+    let inserted = on_each_backend!(&mut *conn, |backend| {
         diesel::insert_into(idempotency_keys::table)
-            .values((
-                idempotency_keys::user_id.eq(user.raw()),
-                idempotency_keys::key.eq(key),
-                idempotency_keys::request_hash.eq(request_hash),
-                idempotency_keys::status.eq(0),
-                idempotency_keys::response.eq(""),
-                idempotency_keys::created_at.eq(to_micros(now)),
-            ))
-            .execute(conn)
-            .map_err(StoreError::from)
+            .values(row)
+            .on_conflict_do_nothing()
+            .execute(backend)?
     });
     match inserted {
-        Ok(_) => Ok(Idempotent::Fresh),
-        Err(StoreError::Database(DieselError::DatabaseError(
-            DatabaseErrorKind::UniqueViolation,
-            _,
-        ))) => {
+        1 => Ok(Idempotent::Fresh),
+        _ => {
             let (hash, status, response): (String, i32, String) = idempotency_keys::table
                 .find((user.raw(), key))
                 .select((
@@ -571,7 +567,6 @@ pub fn claim_key(
                 response,
             })
         }
-        Err(other) => Err(other),
     }
 }
 

@@ -183,7 +183,7 @@ impl Store {
         &self.hot
     }
 
-    /// Loads the read model and keeps it current: on PostgreSQL a listener thread (which
+    /// Loads the read model and keeps it current: on PostgreSQL a follower thread (which
     /// lives as long as the model) follows every instance's changes and reloads after any
     /// interruption; on SQLite this process makes every change, so one load suffices.
     pub fn start_read_model(&self) -> Result<(), StoreError> {
@@ -193,8 +193,8 @@ impl Store {
                 let weak = Arc::downgrade(&self.hot);
                 let connection_string = connection_string.clone();
                 std::thread::Builder::new()
-                    .name("change-listener".into())
-                    .spawn(move || crate::events::listen(&connection_string, &weak))
+                    .name("change-follower".into())
+                    .spawn(move || crate::events::follow(&connection_string, &weak))
                     .map_err(|e| StoreError::Unavailable(format!("cannot start a thread: {e}")))?;
                 Ok(())
             }
@@ -265,8 +265,8 @@ fn applying_changes<T>(hot: &Hot, work: impl FnOnce() -> T) -> T {
     // Left over from work that panicked: nothing says it committed.
     drop(events::take_pending());
     let outcome = work();
-    for change in events::take_pending() {
-        hot.apply_local(&change);
+    for (seq, change) in events::take_pending() {
+        hot.apply_local(seq, &change);
     }
     outcome
 }

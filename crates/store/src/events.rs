@@ -2,31 +2,57 @@
 //! that shares a database.
 //!
 //! A repository function that changes presence, a profile, a friendship, a token family or a
-//! venue calls [`announce`] inside its transaction. On PostgreSQL that sends
-//! `NOTIFY vicinity_changes, '<change>'`, delivered to every instance on commit (never for a
-//! rolled-back change) and in commit order; each instance's listener thread applies it. The
-//! instance that made the change also applies it locally as soon as [`crate::Store::run`]'s
-//! work returns, so a person reads their own writes at once on any backend (SQLite has only
-//! the local path: one process).
+//! venue calls [`announce`] inside its transaction. On PostgreSQL that appends a row to the
+//! `changes` table, visible to everyone once the transaction commits (never for a rolled-back
+//! one), and each instance's follower thread polls for new rows and applies them. The instance
+//! that made the change also applies it locally as soon as [`crate::Store::run`]'s work
+//! returns, so a person reads their own writes at once on any backend (SQLite has only the
+//! local path: one process).
+//!
+//! Why a table and not LISTEN/NOTIFY: PostgreSQL serializes the commits of transactions that
+//! notify on one global lock, which capped check-ins (see the migration that adds the table).
+//!
+//! Sequence numbers are taken before commit, so rows become visible out of order: the follower
+//! remembers the numbers it skipped and looks for them again for [`GAP_PATIENCE`]. Changes of
+//! one person are still applied in commit order, because each is appended after the statement
+//! that locks that person's row, so a later change of theirs cannot take an earlier number.
 
 use std::cell::RefCell;
+use std::collections::BTreeMap;
 use std::sync::Weak;
-use std::time::Duration;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::{Duration, Instant};
 
+use chrono::Utc;
 use diesel::prelude::*;
-use diesel::sql_types::Text;
 use vicinity_domain::PrecisionLevel;
 use vicinity_geo::Point;
 
 use crate::hot::{Hot, Located};
 use crate::{DbConnection, StoreError};
 
-/// The PostgreSQL channel changes are announced on.
-pub const CHANNEL: &str = "vicinity_changes";
+use crate::schema::changes;
+use crate::time::to_micros;
 
-/// How often the listener looks for notifications: the longest another instance answers from
-/// the state before a change (diesel exposes no blocking wait on the socket).
+/// How often the follower polls while changes keep coming, and at most when they do not:
+/// about the longest another instance answers from the state before a change.
 const POLL: Duration = Duration::from_millis(5);
+const IDLE_POLL: Duration = Duration::from_millis(40);
+
+/// A jump in sequence numbers larger than this is not gaps in flight but rows long deleted.
+const MAX_GAPS: i64 = 100_000;
+
+/// How long a skipped sequence number may still turn up (its transaction was in flight);
+/// after that it is taken for a rollback.
+const GAP_PATIENCE: Duration = Duration::from_secs(10);
+
+/// How far back a (re)started follower replays, so that changes in flight while it loaded
+/// are not missed: re-applying one that the load already saw is harmless, since every change
+/// states a result and one person's changes replay in order.
+const REPLAY_MICROS: i64 = 10_000_000;
+
+/// Rows read per poll.
+const POLL_ROWS: i64 = 10_000;
 
 /// One change, as small as the read model needs it.
 #[derive(Debug, Clone, PartialEq)]
@@ -146,21 +172,30 @@ impl Change {
 thread_local! {
     /// Changes announced on this thread whose transaction has not failed: [`crate::Store::run`]
     /// applies them to its read model when its work returns.
-    static PENDING: RefCell<Vec<Change>> = const { RefCell::new(Vec::new()) };
+    static PENDING: RefCell<Vec<(i64, Change)>> = const { RefCell::new(Vec::new()) };
 }
 
 /// Announces `change` to every instance once the current transaction commits (at once
-/// outside a transaction).
+/// outside a transaction). Call it after the statement that locks the changed row.
 pub fn announce(conn: &mut DbConnection, change: Change) -> Result<(), StoreError> {
-    if let DbConnection::Pg(pg) = conn {
-        diesel::sql_query("SELECT pg_notify($1, $2)")
-            .bind::<Text, _>(CHANNEL)
-            .bind::<Text, _>(change.encode())
-            .execute(pg)?;
-    }
-    PENDING.with(|pending| pending.borrow_mut().push(change));
+    let seq = match conn {
+        DbConnection::Pg(pg) => diesel::insert_into(changes::table)
+            .values((
+                changes::payload.eq(change.encode()),
+                changes::created_at.eq(to_micros(Utc::now())),
+            ))
+            .returning(changes::seq)
+            .get_result(pg)?,
+        // One process writes a SQLite database, one transaction at a time, and this runs
+        // inside it: a process-wide counter orders its changes as their commits.
+        DbConnection::Sqlite(_) => LOCAL_SEQ.fetch_add(1, Ordering::Relaxed),
+    };
+    PENDING.with(|pending| pending.borrow_mut().push((seq, change)));
     Ok(())
 }
+
+/// Sequence numbers of changes on SQLite.
+static LOCAL_SEQ: AtomicI64 = AtomicI64::new(1);
 
 /// How many changes are pending on this thread: a transaction's starting mark.
 pub(crate) fn pending_mark() -> usize {
@@ -173,77 +208,114 @@ pub(crate) fn roll_back_to(mark: usize) {
 }
 
 /// Takes this thread's pending changes.
-pub(crate) fn take_pending() -> Vec<Change> {
+pub(crate) fn take_pending() -> Vec<(i64, Change)> {
     PENDING.with(|pending| std::mem::take(&mut *pending.borrow_mut()))
 }
 
-/// Applies notifications to `hot` until it is dropped; reconnects after errors, and reloads
+/// Applies the change feed to `hot` until it is dropped; reconnects after errors, and reloads
 /// the whole read model after each (re)connection, since changes may have been missed while
 /// it was away. While disconnected the read model is not ready and callers read the database.
-pub(crate) fn listen(connection_string: &str, hot: &Weak<Hot>) {
+pub(crate) fn follow(connection_string: &str, hot: &Weak<Hot>) {
     let mut backoff = Duration::from_millis(200);
     while hot.strong_count() > 0 {
-        let connected = PgConnection::establish(connection_string)
-            .map_err(|e| e.to_string())
-            .and_then(|mut conn| {
-                diesel::sql_query(format!("LISTEN {CHANNEL}"))
-                    .execute(&mut conn)
-                    .map_err(|e| e.to_string())?;
-                Ok(conn)
-            });
-        let conn = match connected {
-            Ok(conn) => conn,
+        let mut conn = match PgConnection::establish(connection_string) {
+            Ok(conn) => DbConnection::Pg(conn),
             Err(error) => {
-                tracing::warn!(%error, "change listener cannot connect; retrying");
+                tracing::warn!(%error, "change follower cannot connect; retrying");
                 std::thread::sleep(backoff);
                 backoff = (backoff * 2).min(Duration::from_secs(5));
                 continue;
             }
         };
-        // Listening first, loading second: a change committed during the load is both in the
-        // snapshot and among the notifications, and applying it again is harmless (every
-        // change states a result, it does not add to one), in commit order.
         let Some(model) = hot.upgrade() else {
             return;
         };
-        let mut db = DbConnection::Pg(conn);
-        if let Err(error) = model.load(&mut db) {
-            tracing::warn!(%error, "cannot load the read model; retrying");
-            std::thread::sleep(backoff);
-            continue;
-        }
+        // Where to start: a little before the load, replaying what was in flight.
+        let started = replay_from(&mut conn).and_then(|last| {
+            model.load(&mut conn)?;
+            Ok(last)
+        });
         drop(model);
-        let DbConnection::Pg(pg) = &mut db else {
-            unreachable!("the listener connection is PostgreSQL");
+        let mut feed = match started {
+            Ok(last) => Feed {
+                last,
+                gaps: BTreeMap::new(),
+            },
+            Err(error) => {
+                tracing::warn!(%error, "cannot load the read model; retrying");
+                std::thread::sleep(backoff);
+                continue;
+            }
         };
-        conn_loop(pg, hot);
+        backoff = Duration::from_millis(200);
+        let mut pause = POLL;
+        let error = loop {
+            let Some(model) = hot.upgrade() else {
+                return;
+            };
+            match feed.poll(&mut conn, &model) {
+                Ok(0) => {
+                    drop(model);
+                    std::thread::sleep(pause);
+                    pause = (pause * 2).min(IDLE_POLL);
+                }
+                Ok(_) => pause = POLL,
+                Err(error) => break error,
+            }
+        };
+        tracing::warn!(%error, "change follower lost its connection");
         if let Some(model) = hot.upgrade() {
             model.set_ready(false);
         }
-        backoff = Duration::from_millis(200);
     }
 }
 
-/// Applies notifications until the connection fails or the read model is gone.
-fn conn_loop(conn: &mut PgConnection, hot: &Weak<Hot>) {
-    loop {
-        let Some(model) = hot.upgrade() else {
-            return;
-        };
-        for notification in conn.notifications_iter() {
-            match notification {
-                Ok(notification) => match Change::decode(&notification.payload) {
-                    Some(change) => model.apply(&change),
-                    None => tracing::warn!(payload = %notification.payload, "unknown change"),
-                },
-                Err(error) => {
-                    tracing::warn!(%error, "change listener lost its connection");
-                    return;
+/// The sequence number to follow from: the newest change older than the replay window.
+fn replay_from(conn: &mut DbConnection) -> Result<i64, StoreError> {
+    let before = to_micros(Utc::now()) - REPLAY_MICROS;
+    let last: Option<i64> = changes::table
+        .filter(changes::created_at.lt(before))
+        .select(diesel::dsl::max(changes::seq))
+        .first(conn)?;
+    Ok(last.unwrap_or(0))
+}
+
+/// Where a follower is in the feed.
+struct Feed {
+    /// The highest sequence number applied.
+    last: i64,
+    /// Numbers skipped over, and when: their transactions may still commit.
+    gaps: BTreeMap<i64, Instant>,
+}
+
+impl Feed {
+    /// Applies the rows that appeared since the last poll; how many.
+    fn poll(&mut self, conn: &mut DbConnection, hot: &Hot) -> Result<usize, StoreError> {
+        let now = Instant::now();
+        self.gaps
+            .retain(|_, seen| now.duration_since(*seen) < GAP_PATIENCE);
+        let gaps: Vec<i64> = self.gaps.keys().copied().collect();
+        let rows: Vec<(i64, String)> = changes::table
+            .filter(changes::seq.gt(self.last).or(changes::seq.eq_any(&gaps)))
+            .order(changes::seq)
+            .limit(POLL_ROWS)
+            .select((changes::seq, changes::payload))
+            .load(conn)?;
+        for (seq, payload) in &rows {
+            if self.gaps.remove(seq).is_none() {
+                if seq.saturating_sub(self.last) <= MAX_GAPS {
+                    for skipped in self.last.saturating_add(1)..*seq {
+                        self.gaps.insert(skipped, now);
+                    }
                 }
+                self.last = self.last.max(*seq);
+            }
+            match Change::decode(payload) {
+                Some(change) => hot.apply(*seq, &change),
+                None => tracing::warn!(%payload, "unknown change"),
             }
         }
-        drop(model);
-        std::thread::sleep(POLL);
+        Ok(rows.len())
     }
 }
 

@@ -15,6 +15,7 @@
 use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
@@ -151,9 +152,53 @@ impl<V: Clone> Generations<V> {
 struct PresenceIndex {
     by_user: HashMap<i64, Located>,
     by_cell: BTreeSet<(i64, i64)>,
+    /// The latest change applied per person, while an older one may still arrive.
+    versions: HashMap<i64, Versions>,
+    applied: u64,
 }
 
+/// Which changes of one person were applied last. A change made here is applied at once and
+/// again when the feed brings it, so an older change from the feed (another instance's, or
+/// one committed just before) can arrive in between: it must not undo the newer one.
+#[derive(Debug, Clone, Copy)]
+struct Versions {
+    presence: i64,
+    precision: Option<(i64, PrecisionLevel)>,
+    at: Instant,
+}
+
+/// How long a person's versions are kept: longer than any change can be late (the feed gives
+/// up on a missing one after ten seconds).
+const VERSIONS_KEPT: Duration = Duration::from_secs(30);
+
 impl PresenceIndex {
+    /// The versions of `user`, to check and update.
+    fn versions(&mut self, user: i64) -> &mut Versions {
+        self.applied += 1;
+        if self.applied.is_multiple_of(4096) {
+            let now = Instant::now();
+            self.versions
+                .retain(|_, v| now.duration_since(v.at) < VERSIONS_KEPT);
+        }
+        let versions = self.versions.entry(user).or_insert(Versions {
+            presence: 0,
+            precision: None,
+            at: Instant::now(),
+        });
+        versions.at = Instant::now();
+        versions
+    }
+
+    /// Whether the presence change numbered `seq` is newer than what `user` shows.
+    fn newer_presence(&mut self, user: i64, seq: i64) -> bool {
+        let versions = self.versions(user);
+        if seq <= versions.presence {
+            return false;
+        }
+        versions.presence = seq;
+        true
+    }
+
     fn set(&mut self, located: Located) {
         self.by_cell.insert((located.cell, located.user));
         if let Some(previous) = self.by_user.insert(located.user, located) {
@@ -203,6 +248,10 @@ pub enum Attempt {
     /// the database.
     Unavailable,
 }
+
+/// Friend lookups that cost about as much as building a cell cover (measured: a cover of a
+/// 5 km reach takes ~15 µs, a lookup and a distance ~60 ns).
+const WALK_FREE: usize = 256;
 
 /// Limits of the caches, in their units.
 const FRIEND_IDS: usize = 4_000_000;
@@ -259,6 +308,28 @@ type LoadRow = (
     Option<i64>,
 );
 
+/// Rows per page of a load.
+const LOAD_PAGE: i64 = 20_000;
+
+fn located_from(row: LoadRow) -> Result<Located, StoreError> {
+    let (user, lat, lng, accuracy_m, cell, updated_at, expires_at, checkin) =
+        (row.0, row.1, row.2, row.3, row.4, row.5, row.6, row.7);
+    let (venue, visibility, precision, suspended_at) = (row.8, row.9, row.10, row.11);
+    Ok(Located {
+        user,
+        location: Point::new(lat, lng).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        accuracy_m,
+        cell,
+        updated_at,
+        expires_at,
+        checkin: venue.and(checkin),
+        venue,
+        venue_shown: visibility.is_some_and(|v| v != Visibility::Private.as_str()),
+        precision: PrecisionLevel::parse(&precision).map_err(StoreError::Corrupt)?,
+        suspended: suspended_at.is_some(),
+    })
+}
+
 impl Hot {
     pub fn is_ready(&self) -> bool {
         self.ready.load(Ordering::Acquire)
@@ -301,10 +372,37 @@ impl Hot {
     pub(crate) fn load(&self, conn: &mut DbConnection) -> Result<(), StoreError> {
         self.set_ready(false);
         let now = to_micros(Utc::now());
-        let rows: Vec<LoadRow> = presence::table
+        let mut index = PresenceIndex::default();
+        // In pages, so that loading a million rows never holds them all as text at once.
+        let mut after = i64::MIN;
+        loop {
+            let rows = self.load_page(conn, now, after)?;
+            let Some(last) = rows.last() else {
+                break;
+            };
+            after = last.0;
+            for row in rows {
+                index.set(located_from(row)?);
+            }
+        }
+        *self.write_presence() = index;
+        self.set_ready(true);
+        Ok(())
+    }
+
+    fn load_page(
+        &self,
+        conn: &mut DbConnection,
+        now: i64,
+        after: i64,
+    ) -> Result<Vec<LoadRow>, StoreError> {
+        Ok(presence::table
             .inner_join(users::table)
             .left_join(checkins::table.on(checkins::id.nullable().eq(presence::checkin_id)))
             .filter(presence::expires_at.gt(now))
+            .filter(presence::user_id.gt(after))
+            .order(presence::user_id)
+            .limit(LOAD_PAGE)
             .select((
                 presence::user_id,
                 presence::lat,
@@ -319,43 +417,21 @@ impl Hot {
                 users::location_precision,
                 users::suspended_at,
             ))
-            .load(conn)?;
-        let mut index = PresenceIndex::default();
-        for row in rows {
-            let (user, lat, lng, accuracy_m, cell, updated_at, expires_at, checkin) =
-                (row.0, row.1, row.2, row.3, row.4, row.5, row.6, row.7);
-            let (venue, visibility, precision, suspended_at) = (row.8, row.9, row.10, row.11);
-            index.set(Located {
-                user,
-                location: Point::new(lat, lng).map_err(|e| StoreError::Corrupt(e.to_string()))?,
-                accuracy_m,
-                cell,
-                updated_at,
-                expires_at,
-                checkin: venue.and(checkin),
-                venue,
-                venue_shown: visibility.is_some_and(|v| v != Visibility::Private.as_str()),
-                precision: PrecisionLevel::parse(&precision).map_err(StoreError::Corrupt)?,
-                suspended: suspended_at.is_some(),
-            });
-        }
-        *self.write_presence() = index;
-        self.set_ready(true);
-        Ok(())
+            .load(conn)?)
     }
 
     /// Applies a change made by this process once its work returned (the transaction that
     /// announced it committed).
-    pub(crate) fn apply_local(&self, change: &Change) {
-        self.apply_quietly(change);
+    pub(crate) fn apply_local(&self, seq: i64, change: &Change) {
+        self.apply_quietly(seq, change);
         if !self.through_database.load(Ordering::Relaxed) {
             self.announce_to_streams(change);
         }
     }
 
-    /// Applies a change from the database's feed.
-    pub(crate) fn apply(&self, change: &Change) {
-        self.apply_quietly(change);
+    /// Applies change number `seq` from the database's feed.
+    pub(crate) fn apply(&self, seq: i64, change: &Change) {
+        self.apply_quietly(seq, change);
         self.announce_to_streams(change);
     }
 
@@ -377,10 +453,27 @@ impl Hot {
         }
     }
 
-    fn apply_quietly(&self, change: &Change) {
+    fn apply_quietly(&self, seq: i64, change: &Change) {
         match change {
-            Change::PresenceSet(located) => self.write_presence().set(located.clone()),
-            Change::PresenceCleared(user) => self.write_presence().remove(*user),
+            Change::PresenceSet(located) => {
+                let mut index = self.write_presence();
+                if index.newer_presence(located.user, seq) {
+                    let mut located = located.clone();
+                    // A level changed after this position was read wins.
+                    if let Some((changed, precision)) = index.versions(located.user).precision
+                        && changed > seq
+                    {
+                        located.precision = precision;
+                    }
+                    index.set(located);
+                }
+            }
+            Change::PresenceCleared(user) => {
+                let mut index = self.write_presence();
+                if index.newer_presence(*user, seq) {
+                    index.remove(*user);
+                }
+            }
             Change::CheckinGone { user, checkin } => {
                 if let Some(located) = self.write_presence().by_user.get_mut(user)
                     && located.checkin == Some(*checkin)
@@ -391,13 +484,23 @@ impl Hot {
                 }
             }
             Change::UserChanged { user, precision } => {
-                if let Some(located) = self.write_presence().by_user.get_mut(user) {
-                    located.precision = *precision;
+                let mut index = self.write_presence();
+                let versions = index.versions(*user);
+                if versions.precision.is_none_or(|(applied, _)| applied < seq) {
+                    versions.precision = Some((seq, *precision));
+                    if let Some(located) = index.by_user.get_mut(user) {
+                        located.precision = *precision;
+                    }
                 }
+                drop(index);
                 self.users.evict(*user);
             }
             Change::UserGone(user) => {
-                self.write_presence().remove(*user);
+                let mut index = self.write_presence();
+                if index.newer_presence(*user, seq) {
+                    index.remove(*user);
+                }
+                drop(index);
                 self.users.evict(*user);
                 self.friends.evict(*user);
                 self.families.evict_where(|owner| owner == user);
@@ -499,6 +602,50 @@ impl Hot {
         let Some(own) = own else {
             return Attempt::Answer(Nearby::NoPresence);
         };
+        let origin = own.location;
+        self.friends_near(&index, viewer, origin, precision, radius_m, plan, at)
+    }
+
+    /// [`Hot::try_nearby`] from `origin` for a viewer whose level is `precision`: for a
+    /// position just set in a transaction that has not committed yet.
+    pub fn try_nearby_at(
+        &self,
+        viewer: UserId,
+        origin: Point,
+        precision: PrecisionLevel,
+        radius_m: f64,
+        now: DateTime<Utc>,
+    ) -> Attempt {
+        if !self.is_ready() {
+            return Attempt::Unavailable;
+        }
+        if precision == PrecisionLevel::Off {
+            return Attempt::Answer(Nearby::SharingOff);
+        }
+        let index = self.read_presence();
+        self.friends_near(
+            &index,
+            viewer,
+            origin,
+            precision,
+            radius_m,
+            None,
+            to_micros(now),
+        )
+    }
+
+    /// The friends of `viewer` near `origin`, as `viewer` (at `precision`) may see them.
+    #[expect(clippy::too_many_arguments, reason = "one query's parameters")]
+    fn friends_near(
+        &self,
+        index: &PresenceIndex,
+        viewer: UserId,
+        origin: Point,
+        precision: PrecisionLevel,
+        radius_m: f64,
+        plan: Option<Plan>,
+        at: i64,
+    ) -> Attempt {
         let Some(friends) = self.friends.get(viewer.raw()) else {
             return Attempt::Needs(Needs {
                 friends_of: Some(viewer.raw()),
@@ -507,17 +654,29 @@ impl Hot {
         };
         let radius_m = radius_m.clamp(0.0, MAX_COVER_RADIUS_M / 2.0);
         let reach = radius_m + max_snap_offset_m(PrecisionLevel::City);
-        let Ok(cover) = Cover::circle(own.location, reach) else {
-            return Attempt::Unavailable;
-        };
+        let cover = || Cover::circle(origin, reach).ok();
+        // Walking costs a lookup per friend; scanning costs the cover (about as much as
+        // WALK_FREE lookups) plus a step per present person in it. Below WALK_FREE friends
+        // walking always wins; above, count the cover's people up to the break-even point.
         let scan = match plan {
             Some(plan) => plan == Plan::ScanCells,
-            None => index.in_cover(&cover, at).take(friends.len() + 1).count() <= friends.len(),
+            None if friends.len() <= WALK_FREE => false,
+            None => {
+                let Some(cover) = cover() else {
+                    return Attempt::Unavailable;
+                };
+                let break_even = friends.len() - WALK_FREE;
+                index.in_cover(&cover, at).take(break_even + 1).count() <= break_even
+            }
         };
         let is_friend = |user: i64| friends.binary_search(&user).is_ok();
+        let scan_cover = if scan { cover() } else { None };
         let candidates: Vec<&Located> = if scan {
+            let Some(cover) = &scan_cover else {
+                return Attempt::Unavailable;
+            };
             index
-                .in_cover(&cover, at)
+                .in_cover(cover, at)
                 .filter(|located| is_friend(located.user))
                 .collect()
         } else {
@@ -530,15 +689,23 @@ impl Hot {
         let mut found = Vec::new();
         for located in candidates.into_iter().filter(|l| !l.suspended) {
             let shown = precision.coarser(located.precision);
+            if shown == PrecisionLevel::Off {
+                continue;
+            }
+            // A shared point lies within the level's snap offset of the real one, so someone
+            // farther than that beyond the radius is out whatever their cell: skip the snap.
+            let bound = radius_m + max_snap_offset_m(shown) + 1.0;
+            if origin.distance_m(located.location) > bound {
+                continue;
+            }
             let Some(seen_at) = shared_point(located.location, shown) else {
                 continue;
             };
-            let distance = own.location.distance_m(seen_at);
+            let distance = origin.distance_m(seen_at);
             if distance <= radius_m {
                 found.push((distance, shown, located.clone()));
             }
         }
-        drop(index);
         let mut needs = Needs::default();
         let mut friends_near = Vec::with_capacity(found.len());
         for (distance, shown, located) in found {
@@ -625,10 +792,33 @@ impl Hot {
         plan: Option<Plan>,
         now: DateTime<Utc>,
     ) -> Result<Option<Nearby>, StoreError> {
+        self.loading(conn, || self.try_nearby(viewer, radius_m, plan, now))
+    }
+
+    /// [`Hot::try_nearby_at`], loading what it lacks through `conn`.
+    pub fn nearby_at(
+        &self,
+        conn: &mut DbConnection,
+        viewer: UserId,
+        origin: Point,
+        precision: PrecisionLevel,
+        radius_m: f64,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Nearby>, StoreError> {
+        self.loading(conn, || {
+            self.try_nearby_at(viewer, origin, precision, radius_m, now)
+        })
+    }
+
+    fn loading(
+        &self,
+        conn: &mut DbConnection,
+        attempt: impl Fn() -> Attempt,
+    ) -> Result<Option<Nearby>, StoreError> {
         // Each round loads one kind of thing (viewer, friends, then profiles and venues); a
         // change landing between rounds can ask for one more.
         for _ in 0..4 {
-            match self.try_nearby(viewer, radius_m, plan, now) {
+            match attempt() {
                 Attempt::Answer(nearby) => return Ok(Some(nearby)),
                 Attempt::Unavailable => return Ok(None),
                 Attempt::Needs(needs) => self.load_needs(conn, &needs)?,

@@ -4,7 +4,7 @@
 use chrono::{DateTime, Duration, Utc};
 use diesel::prelude::*;
 
-use crate::schema::{idempotency_keys, location_access, presence, refresh_tokens};
+use crate::schema::{changes, idempotency_keys, location_access, presence, refresh_tokens};
 use crate::time::to_micros;
 use crate::{DbConnection, StoreError};
 
@@ -36,6 +36,8 @@ pub struct Pruned {
     pub idempotency_keys: usize,
     pub access_log: usize,
     pub refresh_tokens: usize,
+    /// Rows of the change feed that every instance has long applied.
+    pub changes: usize,
 }
 
 /// Deletes expired presence at once, and the rest after its retention.
@@ -63,5 +65,12 @@ pub fn prune(
             refresh_tokens::expires_at.lt(to_micros(now - retention.expired_refresh_tokens)),
         ))
         .execute(conn)?,
+        changes: diesel::delete(
+            changes::table.filter(changes::created_at.lt(to_micros(now - CHANGES_KEPT))),
+        )
+        .execute(conn)?,
     })
 }
+
+/// How long the change feed keeps a row: far longer than an instance takes to apply it.
+const CHANGES_KEPT: chrono::Duration = chrono::Duration::hours(1);

@@ -100,19 +100,30 @@ pub fn travel_speed(
     at: DateTime<Utc>,
     rules: PresenceRules,
 ) -> Result<Option<f64>, StoreError> {
-    let previous = presence::table
-        .find(user.raw())
-        .select(PresenceRow::as_select())
-        .first::<PresenceRow>(conn)
-        .optional()?;
-    let Some(previous) = previous.map(Presence::try_from).transpose()? else {
-        return Ok(None);
-    };
+    let previous = stored(conn, user)?;
+    Ok(speed_from(
+        previous.as_ref(),
+        location,
+        accuracy_m,
+        at,
+        rules,
+    ))
+}
+
+/// [`travel_speed`] from a `previous` position already read.
+pub fn speed_from(
+    previous: Option<&Presence>,
+    location: Point,
+    accuracy_m: Option<f64>,
+    at: DateTime<Utc>,
+    rules: PresenceRules,
+) -> Option<f64> {
+    let previous = previous?;
     let distance = previous.location.distance_m(location);
     let moved = (distance - slack_m(previous.accuracy_m, accuracy_m)).max(0.0);
     let seconds = (at - previous.updated_at).num_milliseconds().max(1_000) as f64 / 1_000.0;
     let speed_mps = moved / seconds;
-    Ok((speed_mps > rules.max_speed_mps).then_some(speed_mps))
+    (speed_mps > rules.max_speed_mps).then_some(speed_mps)
 }
 
 /// The check-in a presence comes from.
@@ -139,45 +150,67 @@ pub fn update(
         if let Some(speed_mps) = travel_speed(conn, user, location, accuracy_m, now, rules)? {
             return Ok(Update::ImpossibleTravel { speed_mps });
         }
-        let located = Located {
-            user: user.raw(),
-            location,
-            accuracy_m,
-            cell: storage_cell(location),
-            updated_at: to_micros(now),
-            expires_at: to_micros(now + rules.ttl),
-            checkin: checkin.map(|c| c.checkin),
-            venue: checkin.map(|c| c.venue),
-            venue_shown: checkin.is_some_and(|c| c.shown_to_friends),
-            precision: PrecisionLevel::Neighborhood,
-            suspended: false,
-        };
-        let (precision, suspended): (String, Option<i64>) = users::table
-            .find(user.raw())
-            .select((users::location_precision, users::suspended_at))
-            .first(conn)?;
-        let located = Located {
-            precision: PrecisionLevel::parse(&precision).map_err(StoreError::Corrupt)?,
-            suspended: suspended.is_some(),
-            ..located
-        };
-        diesel::delete(presence::table.find(user.raw())).execute(conn)?;
-        diesel::insert_into(presence::table)
-            .values((
-                presence::user_id.eq(located.user),
-                presence::lat.eq(location.lat()),
-                presence::lng.eq(location.lng()),
-                presence::accuracy_m.eq(accuracy_m),
-                presence::cell.eq(located.cell),
-                presence::venue_id.eq(located.venue),
-                presence::checkin_id.eq(located.checkin),
-                presence::updated_at.eq(located.updated_at),
-                presence::expires_at.eq(located.expires_at),
-            ))
-            .execute(conn)?;
-        announce(conn, Change::PresenceSet(located))?;
+        let person = crate::users::find_locked(conn, user)?;
+        set(conn, &person, location, accuracy_m, checkin, rules, now)?;
         Ok(Update::Accepted)
     })
+}
+
+/// Makes `location` the current position of `person` (as read in this transaction), without
+/// the plausibility check: for callers that made it.
+pub(crate) fn set(
+    conn: &mut DbConnection,
+    person: &User,
+    location: Point,
+    accuracy_m: Option<f64>,
+    checkin: Option<Source>,
+    rules: PresenceRules,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let located = Located {
+        user: person.id.raw(),
+        location,
+        accuracy_m,
+        cell: storage_cell(location),
+        updated_at: to_micros(now),
+        expires_at: to_micros(now + rules.ttl),
+        checkin: checkin.map(|c| c.checkin),
+        venue: checkin.map(|c| c.venue),
+        venue_shown: checkin.is_some_and(|c| c.shown_to_friends),
+        precision: person.location_precision,
+        // `users::find` reads unsuspended people only.
+        suspended: false,
+    };
+    let row = (
+        presence::user_id.eq(located.user),
+        presence::lat.eq(location.lat()),
+        presence::lng.eq(location.lng()),
+        presence::accuracy_m.eq(accuracy_m),
+        presence::cell.eq(located.cell),
+        presence::venue_id.eq(located.venue),
+        presence::checkin_id.eq(located.checkin),
+        presence::updated_at.eq(located.updated_at),
+        presence::expires_at.eq(located.expires_at),
+    );
+    let replace = (
+        presence::lat.eq(location.lat()),
+        presence::lng.eq(location.lng()),
+        presence::accuracy_m.eq(accuracy_m),
+        presence::cell.eq(located.cell),
+        presence::venue_id.eq(located.venue),
+        presence::checkin_id.eq(located.checkin),
+        presence::updated_at.eq(located.updated_at),
+        presence::expires_at.eq(located.expires_at),
+    );
+    on_each_backend!(&mut *conn, |backend| {
+        diesel::insert_into(presence::table)
+            .values(row)
+            .on_conflict(presence::user_id)
+            .do_update()
+            .set(replace)
+            .execute(backend)?
+    });
+    announce(conn, Change::PresenceSet(located))
 }
 
 /// Forgets `user`'s position at once; `false` when there was none.
@@ -393,6 +426,33 @@ pub fn nearby_fast(
         Some(nearby) => Ok(nearby),
         None => nearby(conn, viewer_id, radius_m, None, now),
     }
+}
+
+/// [`nearby_seen`] for `viewer` (as read in the current transaction) from their current
+/// position, which that transaction may just have set: the read model answers when it can,
+/// from that position.
+pub fn nearby_seen_now(
+    conn: &mut DbConnection,
+    hot: &crate::hot::Hot,
+    viewer: &User,
+    radius_m: f64,
+    now: DateTime<Utc>,
+) -> Result<Nearby, StoreError> {
+    if viewer.location_precision == PrecisionLevel::Off {
+        return Ok(Nearby::SharingOff);
+    }
+    let Some(origin) = current(conn, viewer.id, now)? else {
+        return Ok(Nearby::NoPresence);
+    };
+    let precision = viewer.location_precision;
+    let outcome = match hot.nearby_at(conn, viewer.id, origin.location, precision, radius_m, now)? {
+        Some(nearby) => nearby,
+        None => nearby(conn, viewer.id, radius_m, None, now)?,
+    };
+    if let Nearby::Friends(friends) = &outcome {
+        crate::access_log::record_nearby(conn, viewer.id, friends, now)?;
+    }
+    Ok(outcome)
 }
 
 /// [`nearby`] for the viewer `viewer_id`, recording in each friend's access log that the

@@ -159,6 +159,14 @@ diesel::table! {
 
 diesel::joinable!(credentials -> users (user_id));
 diesel::joinable!(token_families -> users (user_id));
+diesel::table! {
+    changes (seq) {
+        seq -> BigInt,
+        payload -> Text,
+        created_at -> BigInt,
+    }
+}
+
 diesel::joinable!(refresh_tokens -> token_families (family_id));
 diesel::joinable!(venues -> categories (category_id));
 diesel::joinable!(checkins -> venues (venue_id));
@@ -177,5 +185,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     checkins,
     presence,
     idempotency_keys,
-    location_access
+    location_access,
+    changes
 );

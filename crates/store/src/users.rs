@@ -126,6 +126,24 @@ pub fn find(conn: &mut DbConnection, id: UserId) -> Result<User, StoreError> {
         .try_into()
 }
 
+/// [`find`], holding the row against changes until the transaction ends (PostgreSQL `FOR
+/// SHARE`; a SQLite write transaction already excludes other writers). For a write that copies
+/// a setting, such as a presence carrying its owner's sharing level: a concurrent change of
+/// that level then waits, and its own change-feed entry comes after this one.
+pub fn find_locked(conn: &mut DbConnection, id: UserId) -> Result<User, StoreError> {
+    let unsuspended = users::table
+        .find(id.raw())
+        .filter(users::suspended_at.is_null());
+    let row: UserRow = match conn {
+        DbConnection::Pg(pg) => unsuspended
+            .select(UserRow::as_select())
+            .for_share()
+            .first(pg)?,
+        DbConnection::Sqlite(sqlite) => unsuspended.select(UserRow::as_select()).first(sqlite)?,
+    };
+    row.try_into()
+}
+
 /// The account a login name (username or email, any case) belongs to, with its password hash.
 pub fn find_for_login(
     conn: &mut DbConnection,

@@ -250,7 +250,8 @@ fn expired_presence_and_stale_records_are_pruned() {
                 presence: 1,
                 idempotency_keys: 1,
                 access_log: 0,
-                refresh_tokens: 0
+                refresh_tokens: 0,
+                changes: 0,
             }
         );
         // Ada's expired position is gone, not merely hidden; Bob's current one stays.

@@ -3,6 +3,8 @@
 //! Verification pins the algorithm, requires `iss`, `aud`, `sub`, `exp` and `iat`, checks the
 //! header type and key id, and only then reads the claims.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -62,7 +64,22 @@ pub struct AccessTokens {
     audience: String,
     ttl: Duration,
     validation: Validation,
+    /// Tokens that already passed [`AccessTokens::verify`], by their exact text: the same
+    /// bytes always verify the same way, so only their lifetime needs checking again. A
+    /// signature check costs tens of microseconds, more than a whole nearby answer.
+    verified: Arc<Mutex<Verified>>,
 }
+
+/// Two generations of verified tokens: a hit in the old one moves up, and the young one
+/// becomes the old one when it is full.
+#[derive(Default)]
+struct Verified {
+    young: HashMap<Box<str>, AccessGrant>,
+    old: HashMap<Box<str>, AccessGrant>,
+}
+
+/// Verified tokens kept per generation.
+const VERIFIED_PER_GENERATION: usize = 20_000;
 
 impl AccessTokens {
     pub fn new(keys: SigningKeys, issuer: String, audience: String, ttl: Duration) -> Self {
@@ -77,6 +94,7 @@ impl AccessTokens {
             audience,
             ttl,
             validation,
+            verified: Arc::default(),
         }
     }
 
@@ -124,6 +142,32 @@ impl AccessTokens {
         if token.len() > 4096 {
             return Err(TokenRejection::Invalid);
         }
+        let mut verified = self.verified.lock().unwrap_or_else(PoisonError::into_inner);
+        let known = match verified.young.get(token) {
+            Some(grant) => Some(grant.clone()),
+            None => verified.old.remove(token).inspect(|grant| {
+                verified.young.insert(token.into(), grant.clone());
+            }),
+        };
+        drop(verified);
+        if let Some(grant) = known {
+            // As the full check would: expired once `exp` is more than the leeway ago.
+            let leeway = i64::try_from(self.validation.leeway).unwrap_or(0);
+            if Utc::now().timestamp() > grant.expires_at.saturating_add(leeway) {
+                return Err(TokenRejection::Expired);
+            }
+            return Ok(grant);
+        }
+        let grant = self.verify_fully(token)?;
+        let mut verified = self.verified.lock().unwrap_or_else(PoisonError::into_inner);
+        if verified.young.len() >= VERIFIED_PER_GENERATION {
+            verified.old = std::mem::take(&mut verified.young);
+        }
+        verified.young.insert(token.into(), grant.clone());
+        Ok(grant)
+    }
+
+    fn verify_fully(&self, token: &str) -> Result<AccessGrant, TokenRejection> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| TokenRejection::Invalid)?;
         let typ = header.typ.as_deref().map(str::to_ascii_lowercase);
         if !matches!(typ.as_deref(), Some("at+jwt" | "application/at+jwt")) {
@@ -193,6 +237,23 @@ mod tests {
     fn an_expired_token_is_refused() {
         let tokens = tokens();
         let token = issue(&tokens, Utc::now() - chrono::Duration::hours(1));
+        assert_eq!(tokens.verify(&token), Err(TokenRejection::Expired));
+    }
+
+    #[test]
+    fn a_remembered_token_still_expires() {
+        let tokens = tokens();
+        // Issued so that its `exp` plus the 30 s leeway is one second away.
+        let issued = Utc::now() - chrono::Duration::seconds(900 + 29);
+        let token = issue(&tokens, issued);
+        assert!(tokens.verify(&token).is_ok());
+        assert!(tokens.verify(&token).is_ok(), "remembered");
+        // A changed signature is a different token, checked in full.
+        let (signed, signature) = token.rsplit_once('.').unwrap();
+        let flipped = if signature.starts_with('A') { 'B' } else { 'A' };
+        let forged = format!("{signed}.{flipped}{}", &signature[1..]);
+        assert_eq!(tokens.verify(&forged), Err(TokenRejection::Invalid));
+        std::thread::sleep(Duration::from_millis(2_100));
         assert_eq!(tokens.verify(&token), Err(TokenRejection::Expired));
     }
 

@@ -95,10 +95,11 @@ impl PerUser {
         if self.checks.fetch_add(1, Ordering::Relaxed) % 4096 == 4095 {
             self.limiter.retain_recent();
         }
-        let now = DefaultClock::default().now();
-        self.limiter
-            .check_key(&user.raw())
-            .map_err(|not_until| not_until.wait_time_from(now).as_secs().max(1))
+        // The limiter's own clock: making a new one reads the CPU's features every time.
+        self.limiter.check_key(&user.raw()).map_err(|not_until| {
+            let now = self.limiter.clock().now();
+            not_until.wait_time_from(now).as_secs().max(1)
+        })
     }
 }
 

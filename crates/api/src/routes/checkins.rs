@@ -198,12 +198,14 @@ pub async fn create_checkin(
         request_hash: body.fingerprint(),
     });
     let (me, rules) = (caller.user_id, state.config.presence);
+    let hot = std::sync::Arc::clone(state.store.hot());
     let answer = state
         .store
         .run(move |conn| {
             checkins::create_once(conn, me, &new, key.as_ref(), rules, now, |conn, listed| {
+                let radius = CHECKIN_NEARBY_RADIUS_M;
                 let nearby_friends =
-                    match presence::nearby_seen(conn, me, CHECKIN_NEARBY_RADIUS_M, now)? {
+                    match presence::nearby_seen_now(conn, &hot, &listed.owner, radius, now)? {
                         Nearby::Friends(friends) => {
                             friends.into_iter().map(NearbyItem::from).collect()
                         }

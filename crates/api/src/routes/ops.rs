@@ -20,11 +20,14 @@ pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(Health { status: "ok" })
 }
 
-/// The database answers; load balancers should only route here when this is 200.
+/// The database answers and the in-memory read model is loaded (it follows every instance's
+/// changes; until it is loaded, or while it reloads after losing the change feed, answers come
+/// from the database: correct, but slower). Load balancers should only route here when this
+/// is 200.
 #[utoipa::path(get, path = "/readyz", tag = "operations",
     responses(
         (status = 200, description = "Ready", body = Health),
-        (status = 503, description = "The database is unreachable", body = ErrorEnvelope,
+        (status = 503, description = "The database is unreachable, or the read model is still loading", body = ErrorEnvelope,
             headers(("Retry-After" = u64, description = "Seconds to wait"))),
     ))]
 pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
@@ -32,6 +35,9 @@ pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError
         tracing::warn!(error.detail = %error, "readiness check failed");
         ApiError::unavailable()
     })?;
+    if !state.store.hot().is_ready() {
+        return Err(ApiError::unavailable());
+    }
     Ok(HttpResponse::Ok().json(Health { status: "ok" }))
 }
 
