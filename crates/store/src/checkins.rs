@@ -103,7 +103,18 @@ pub fn create(
     rules: PresenceRules,
     now: DateTime<Utc>,
 ) -> Result<Created, StoreError> {
-    transaction(conn, |conn| {
+    transaction(conn, |conn| create_in(conn, user, new, rules, now))
+}
+
+/// [`create`] inside the caller's transaction.
+fn create_in(
+    conn: &mut DbConnection,
+    user: UserId,
+    new: &NewCheckIn,
+    rules: PresenceRules,
+    now: DateTime<Utc>,
+) -> Result<Created, StoreError> {
+    {
         let venue = venues::find(conn, new.venue_id)?;
         let person = crate::users::find_locked(conn, user)?;
         let visibility = new.visibility.unwrap_or(person.default_visibility);
@@ -162,8 +173,24 @@ pub fn create(
                 new.created_at,
             )?;
         }
-        find(conn, CheckInId::from_raw(id)).map(|found| Created::CheckIn(Box::new(found)))
-    })
+        // What a read of the new row would return, without the read (times as stored: µs).
+        let (created_at, received_at) = (to_micros(new.created_at), to_micros(now));
+        Ok(Created::CheckIn(Box::new(Listed {
+            key: (created_at, id),
+            checkin: CheckIn {
+                id: CheckInId::from_raw(id),
+                user_id: user,
+                venue,
+                location: new.location,
+                accuracy_m: new.accuracy_m,
+                shout: new.shout.clone(),
+                visibility,
+                created_at: from_micros(created_at)?,
+                received_at: from_micros(received_at)?,
+            },
+            owner: person,
+        })))
+    }
 }
 
 /// A check-in request's `Idempotency-Key` and the hash of what it asked for.
@@ -213,7 +240,7 @@ pub fn create_once(
                 }
             }
         }
-        let listed = match create(conn, user, new, rules, now)? {
+        let listed = match create_in(conn, user, new, rules, now)? {
             Created::CheckIn(listed) => *listed,
             Created::TooFar {
                 distance_m,
