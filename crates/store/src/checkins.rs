@@ -230,14 +230,7 @@ pub fn create_once(
                 Idempotent::Replay { status, response } => {
                     return Ok(Answer::Replay { status, response });
                 }
-                Idempotent::Mismatch => {
-                    return Err(StoreError::Refused(
-                        "idempotency_key_reused",
-                        "this Idempotency-Key was used for a different check-in; use a new key \
-                         for a new check-in"
-                            .into(),
-                    ));
-                }
+                Idempotent::Mismatch => return Err(key_reused()),
             }
         }
         let listed = match create_in(conn, user, new, rules, now)? {
@@ -245,24 +238,8 @@ pub fn create_once(
             Created::TooFar {
                 distance_m,
                 allowed_m,
-            } => {
-                return Err(StoreError::Refused(
-                    "too_far_from_venue",
-                    format!(
-                        "the device is {distance_m:.0} m from the venue; at most {allowed_m:.0} m \
-                         is plausible for its accuracy"
-                    ),
-                ));
-            }
-            Created::ImpossibleTravel { speed_mps } => {
-                return Err(StoreError::Refused(
-                    "impossible_travel",
-                    format!(
-                        "reaching this venue from your previous position needs {:.0} km/h",
-                        speed_mps * 3.6
-                    ),
-                ));
-            }
+            } => return Err(too_far(distance_m, allowed_m)),
+            Created::ImpossibleTravel { speed_mps } => return Err(impossible_travel(speed_mps)),
         };
         let id = listed.checkin.id;
         let response = respond(conn, listed)?;
@@ -271,6 +248,35 @@ pub fn create_once(
         }
         Ok(Answer::Created { id, response })
     })
+}
+
+pub(crate) fn too_far(distance_m: f64, allowed_m: f64) -> StoreError {
+    StoreError::Refused(
+        "too_far_from_venue",
+        format!(
+            "the device is {distance_m:.0} m from the venue; at most {allowed_m:.0} m is \
+             plausible for its accuracy"
+        ),
+    )
+}
+
+pub(crate) fn impossible_travel(speed_mps: f64) -> StoreError {
+    StoreError::Refused(
+        "impossible_travel",
+        format!(
+            "reaching this venue from your previous position needs {:.0} km/h",
+            speed_mps * 3.6
+        ),
+    )
+}
+
+pub(crate) fn key_reused() -> StoreError {
+    StoreError::Refused(
+        "idempotency_key_reused",
+        "this Idempotency-Key was used for a different check-in; use a new key for a new \
+         check-in"
+            .into(),
+    )
 }
 
 /// A check-in with its owner, as every read returns it.

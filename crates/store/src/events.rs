@@ -197,6 +197,12 @@ pub fn announce(conn: &mut DbConnection, change: Change) -> Result<(), StoreErro
 /// Sequence numbers of changes on SQLite.
 static LOCAL_SEQ: AtomicI64 = AtomicI64::new(1);
 
+/// Records a change that a statement wrote to the feed itself (as number `seq`), to apply
+/// locally like an announced one.
+pub(crate) fn announced(seq: i64, change: Change) {
+    PENDING.with(|pending| pending.borrow_mut().push((seq, change)));
+}
+
 /// How many changes are pending on this thread: a transaction's starting mark.
 pub(crate) fn pending_mark() -> usize {
     PENDING.with(|pending| pending.borrow().len())

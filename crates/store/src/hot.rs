@@ -776,6 +776,37 @@ impl Hot {
         ))
     }
 
+    /// The stored presence of `user` (expired or not, until pruned) as the model holds it.
+    pub fn presence_of(&self, user: UserId) -> Option<Located> {
+        self.read_presence().by_user.get(&user.raw()).cloned()
+    }
+
+    /// `user` (unsuspended), from the cache or read through `conn`.
+    pub fn user(&self, conn: &mut DbConnection, user: UserId) -> Result<Arc<User>, StoreError> {
+        if let Some(found) = self.users.get(user.raw()) {
+            return Ok(found);
+        }
+        let epoch = self.users.epoch();
+        let found = Arc::new(crate::users::find(conn, user)?);
+        self.users.fill(epoch, user.raw(), Arc::clone(&found));
+        Ok(found)
+    }
+
+    /// A venue, from the cache or read through `conn`.
+    pub fn venue(
+        &self,
+        conn: &mut DbConnection,
+        venue: vicinity_domain::VenueId,
+    ) -> Result<Arc<Venue>, StoreError> {
+        if let Some(found) = self.venues.get(venue.raw()) {
+            return Ok(found);
+        }
+        let epoch = self.venues.epoch();
+        let found = Arc::new(crate::venues::find(conn, venue)?);
+        self.venues.fill(epoch, venue.raw(), Arc::clone(&found));
+        Ok(found)
+    }
+
     /// Loads what `needs` names into the caches.
     fn load_needs(&self, conn: &mut DbConnection, needs: &Needs) -> Result<(), StoreError> {
         if let Some(user) = needs.friends_of {

@@ -22,6 +22,7 @@ mod connection;
 mod error;
 pub mod events;
 pub mod export;
+pub mod fast_checkin;
 pub mod hot;
 pub mod maintenance;
 mod migrations;

@@ -12,7 +12,8 @@ use vicinity_domain::{CheckInId, UserId, ValidationErrors, VenueId, Visibility};
 use vicinity_store::checkins::{
     self, Answer, CheckInKey, IdempotencyKey, Listed, NewCheckIn, Scope,
 };
-use vicinity_store::presence::{self, Nearby};
+use vicinity_store::fast_checkin;
+use vicinity_store::presence::{self, Nearby, NearbyFriend};
 use vicinity_store::{DbConnection, StoreError};
 
 use super::friends::ListParams;
@@ -199,27 +200,47 @@ pub async fn create_checkin(
     });
     let (me, rules) = (caller.user_id, state.config.presence);
     let hot = std::sync::Arc::clone(state.store.hot());
-    let answer = state
+    let render = move |listed: Listed, friends: Vec<NearbyFriend>| {
+        let created = CheckinCreated {
+            checkin: CheckinView::new(listed, me),
+            nearby_friends: friends.into_iter().map(NearbyItem::from).collect(),
+        };
+        serde_json::to_string(&created).map_err(|e| StoreError::Corrupt(e.to_string()))
+    };
+    let radius = CHECKIN_NEARBY_RADIUS_M;
+    let (answer, seen) = state
         .store
         .run(move |conn| {
+            // One statement on PostgreSQL when the read model can decide; a transaction
+            // otherwise. Both answer alike.
+            let fast = fast_checkin::create(
+                conn,
+                &hot,
+                me,
+                &new,
+                key.as_ref(),
+                rules,
+                now,
+                radius,
+                render,
+            )?;
+            if let Some(done) = fast {
+                return Ok(done);
+            }
             checkins::create_once(conn, me, &new, key.as_ref(), rules, now, |conn, listed| {
-                let radius = CHECKIN_NEARBY_RADIUS_M;
-                let nearby_friends =
+                let friends =
                     match presence::nearby_seen_now(conn, &hot, &listed.owner, radius, now)? {
-                        Nearby::Friends(friends) => {
-                            friends.into_iter().map(NearbyItem::from).collect()
-                        }
+                        Nearby::Friends(friends) => friends,
                         Nearby::NoPresence | Nearby::SharingOff => Vec::new(),
                     };
-                let created = CheckinCreated {
-                    checkin: CheckinView::new(listed, me),
-                    nearby_friends,
-                };
-                serde_json::to_string(&created).map_err(|e| StoreError::Corrupt(e.to_string()))
+                render(listed, friends)
             })
+            .map(|answer| (answer, Vec::new()))
         })
         .await
         .map_err(not_found_as("no such venue"))?;
+    // Nothing leaves before the friends' access logs hold what the person saw.
+    state.recorder.record(seen, now).await?;
     let json = HeaderValue::from_static("application/json");
     Ok(match answer {
         Answer::Created { id, response } => HttpResponse::Created()
