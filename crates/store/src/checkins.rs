@@ -8,7 +8,7 @@ use vicinity_domain::{CheckInId, User, UserId, VenueId, Visibility};
 use vicinity_geo::Point;
 
 use crate::access_log::{self, Via, View};
-use crate::presence::{self, PresenceRules};
+use crate::presence::{self, Presence, PresenceRules};
 use crate::schema::{
     categories, checkins, friendships, idempotency_keys, presence as presence_table, users,
     venues as venues_table,
@@ -80,30 +80,48 @@ pub struct NewCheckIn {
     pub created_at: DateTime<Utc>,
 }
 
-/// What became of a check-in.
-#[derive(Debug, Clone)]
-pub enum Created {
-    CheckIn(Box<Listed>),
-    /// The device was further from the venue than its accuracy allows.
-    TooFar {
-        distance_m: f64,
-        allowed_m: f64,
-    },
-    /// Reaching the venue from the person's previous position needs this speed.
-    ImpossibleTravel {
-        speed_mps: f64,
-    },
-}
-
-/// Records a check-in and, when it is recent, makes it the person's presence.
+/// Records a check-in and, when it is recent, makes it the person's presence. A refusal
+/// (`too_far_from_venue`, `impossible_travel`) is an error.
 pub fn create(
     conn: &mut DbConnection,
     user: UserId,
     new: &NewCheckIn,
     rules: PresenceRules,
     now: DateTime<Utc>,
-) -> Result<Created, StoreError> {
+) -> Result<Listed, StoreError> {
     transaction(conn, |conn| create_in(conn, user, new, rules, now))
+}
+
+/// The checks every check-in passes, refusing it as `too_far_from_venue` or
+/// `impossible_travel` (from `previous`, the person's stored presence); `Ok` says whether it
+/// moves the person: a check-in queued offline long ago says nothing about where they are now.
+pub(crate) fn plausible(
+    venue: &Venue,
+    new: &NewCheckIn,
+    previous: Option<&Presence>,
+    rules: PresenceRules,
+    now: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    let distance_m = venue.location.distance_m(new.location);
+    let allowed_m = CHECKIN_REACH_M + new.accuracy_m.unwrap_or(0.0).min(1_000.0);
+    if distance_m > allowed_m {
+        return Err(too_far(distance_m, allowed_m));
+    }
+    let current = previous.filter(|p| p.expires_at > now);
+    let sets_presence =
+        new.created_at + rules.ttl > now && current.is_none_or(|p| p.updated_at < new.created_at);
+    if sets_presence
+        && let Some(speed_mps) = presence::speed_from(
+            previous,
+            new.location,
+            new.accuracy_m,
+            new.created_at,
+            rules,
+        )
+    {
+        return Err(impossible_travel(speed_mps));
+    }
+    Ok(sets_presence)
 }
 
 /// [`create`] inside the caller's transaction.
@@ -113,84 +131,44 @@ fn create_in(
     new: &NewCheckIn,
     rules: PresenceRules,
     now: DateTime<Utc>,
-) -> Result<Created, StoreError> {
-    {
-        let venue = venues::find(conn, new.venue_id)?;
-        let person = crate::users::find_locked(conn, user)?;
-        let visibility = new.visibility.unwrap_or(person.default_visibility);
-        let distance_m = venue.location.distance_m(new.location);
-        let allowed_m = CHECKIN_REACH_M + new.accuracy_m.unwrap_or(0.0).min(1_000.0);
-        if distance_m > allowed_m {
-            return Ok(Created::TooFar {
-                distance_m,
-                allowed_m,
-            });
-        }
-        // A check-in queued offline long ago says nothing about where the person is now.
-        let previous = presence::stored(conn, user)?;
-        let current = previous.as_ref().filter(|p| p.expires_at > now);
-        let sets_presence = new.created_at + rules.ttl > now
-            && current.is_none_or(|p| p.updated_at < new.created_at);
-        if sets_presence
-            && let Some(speed_mps) = presence::speed_from(
-                previous.as_ref(),
-                new.location,
-                new.accuracy_m,
-                new.created_at,
-                rules,
-            )
-        {
-            return Ok(Created::ImpossibleTravel { speed_mps });
-        }
-        let id = new_key();
-        diesel::insert_into(checkins::table)
-            .values((
-                checkins::id.eq(id),
-                checkins::user_id.eq(user.raw()),
-                checkins::venue_id.eq(venue.id.raw()),
-                checkins::lat.eq(new.location.lat()),
-                checkins::lng.eq(new.location.lng()),
-                checkins::accuracy_m.eq(new.accuracy_m),
-                checkins::shout.eq(new.shout.as_deref()),
-                checkins::visibility.eq(visibility.as_str()),
-                checkins::created_at.eq(to_micros(new.created_at)),
-                checkins::received_at.eq(to_micros(now)),
-            ))
-            .execute(conn)?;
-        if sets_presence {
-            let linked = Some(presence::Source {
-                checkin: id,
-                venue: venue.id.raw(),
-                shown_to_friends: visibility != Visibility::Private,
-            });
-            presence::set(
-                conn,
-                &person,
-                new.location,
-                new.accuracy_m,
-                linked,
-                rules,
-                new.created_at,
-            )?;
-        }
-        // What a read of the new row would return, without the read (times as stored: µs).
-        let (created_at, received_at) = (to_micros(new.created_at), to_micros(now));
-        Ok(Created::CheckIn(Box::new(Listed {
-            key: (created_at, id),
-            checkin: CheckIn {
-                id: CheckInId::from_raw(id),
-                user_id: user,
-                venue,
-                location: new.location,
-                accuracy_m: new.accuracy_m,
-                shout: new.shout.clone(),
-                visibility,
-                created_at: from_micros(created_at)?,
-                received_at: from_micros(received_at)?,
-            },
-            owner: person,
-        })))
+) -> Result<Listed, StoreError> {
+    let venue = venues::find(conn, new.venue_id)?;
+    let person = crate::users::find_locked(conn, user)?;
+    let visibility = new.visibility.unwrap_or(person.default_visibility);
+    let previous = presence::stored(conn, user)?;
+    let sets_presence = plausible(&venue, new, previous.as_ref(), rules, now)?;
+    let id = new_key();
+    diesel::insert_into(checkins::table)
+        .values((
+            checkins::id.eq(id),
+            checkins::user_id.eq(user.raw()),
+            checkins::venue_id.eq(venue.id.raw()),
+            checkins::lat.eq(new.location.lat()),
+            checkins::lng.eq(new.location.lng()),
+            checkins::accuracy_m.eq(new.accuracy_m),
+            checkins::shout.eq(new.shout.as_deref()),
+            checkins::visibility.eq(visibility.as_str()),
+            checkins::created_at.eq(to_micros(new.created_at)),
+            checkins::received_at.eq(to_micros(now)),
+        ))
+        .execute(conn)?;
+    if sets_presence {
+        let linked = Some(presence::Source {
+            checkin: id,
+            venue: venue.id.raw(),
+            shown_to_friends: visibility != Visibility::Private,
+        });
+        presence::set(
+            conn,
+            &person,
+            new.location,
+            new.accuracy_m,
+            linked,
+            rules,
+            new.created_at,
+        )?;
     }
+    Listed::written(id, new, venue, visibility, person, now)
 }
 
 /// A check-in request's `Idempotency-Key` and the hash of what it asked for.
@@ -233,14 +211,7 @@ pub fn create_once(
                 Idempotent::Mismatch => return Err(key_reused()),
             }
         }
-        let listed = match create_in(conn, user, new, rules, now)? {
-            Created::CheckIn(listed) => *listed,
-            Created::TooFar {
-                distance_m,
-                allowed_m,
-            } => return Err(too_far(distance_m, allowed_m)),
-            Created::ImpossibleTravel { speed_mps } => return Err(impossible_travel(speed_mps)),
-        };
+        let listed = create_in(conn, user, new, rules, now)?;
         let id = listed.checkin.id;
         let response = respond(conn, listed)?;
         if let Some(key) = key {
@@ -305,6 +276,36 @@ macro_rules! joined {
 }
 
 type JoinedRow = (CheckInRow, VenueRow, String, UserRow);
+
+impl Listed {
+    /// A check-in just written with id `id`, as a read of its row would return it (times as
+    /// stored: whole microseconds).
+    pub(crate) fn written(
+        id: i64,
+        new: &NewCheckIn,
+        venue: Venue,
+        visibility: Visibility,
+        owner: User,
+        now: DateTime<Utc>,
+    ) -> Result<Self, StoreError> {
+        let created_at = to_micros(new.created_at);
+        Ok(Listed {
+            key: (created_at, id),
+            checkin: CheckIn {
+                id: CheckInId::from_raw(id),
+                user_id: owner.id,
+                venue,
+                location: new.location,
+                accuracy_m: new.accuracy_m,
+                shout: new.shout.clone(),
+                visibility,
+                created_at: from_micros(created_at)?,
+                received_at: from_micros(to_micros(now))?,
+            },
+            owner,
+        })
+    }
+}
 
 fn listed(row: JoinedRow) -> Result<Listed, StoreError> {
     let (checkin, venue, category, owner) = row;

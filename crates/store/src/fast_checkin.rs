@@ -21,13 +21,10 @@ use vicinity_domain::{PrecisionLevel, UserId};
 use vicinity_geo::storage_cell;
 
 use crate::access_log::{View, nearby_views};
-use crate::checkins::{
-    Answer, CHECKIN_REACH_M, CheckIn, IdempotencyKey, Listed, NewCheckIn, impossible_travel,
-    key_reused, too_far,
-};
+use crate::checkins::{Answer, IdempotencyKey, Listed, NewCheckIn, key_reused, plausible};
 use crate::events::{Change, announced};
 use crate::hot::{Hot, Located};
-use crate::presence::{Nearby, NearbyFriend, Presence, PresenceRules, speed_from};
+use crate::presence::{Nearby, NearbyFriend, Presence, PresenceRules};
 use crate::schema::idempotency_keys;
 use crate::time::{from_micros, to_micros};
 use crate::{DbConnection, StoreError, new_key};
@@ -107,27 +104,9 @@ pub fn create(
     let venue = hot.venue(conn, new.venue_id)?;
     let person = hot.user(conn, user)?;
     let visibility = new.visibility.unwrap_or(person.default_visibility);
-    let distance_m = venue.location.distance_m(new.location);
-    let allowed_m = CHECKIN_REACH_M + new.accuracy_m.unwrap_or(0.0).min(1_000.0);
-    if distance_m > allowed_m {
-        return Err(too_far(distance_m, allowed_m));
-    }
-    // As `create_once`: a check-in queued offline long ago does not move the person.
     let previous = hot.presence_of(user).map(presence_from).transpose()?;
+    let sets_presence = plausible(&venue, new, previous.as_ref(), rules, now)?;
     let current = previous.as_ref().filter(|p| p.expires_at > now);
-    let sets_presence =
-        new.created_at + rules.ttl > now && current.is_none_or(|p| p.updated_at < new.created_at);
-    if sets_presence
-        && let Some(speed_mps) = speed_from(
-            previous.as_ref(),
-            new.location,
-            new.accuracy_m,
-            new.created_at,
-            rules,
-        )
-    {
-        return Err(impossible_travel(speed_mps));
-    }
     let precision = person.location_precision;
     let origin = match (sets_presence, current) {
         (true, _) => Some(new.location),
@@ -149,21 +128,14 @@ pub fn create(
     let seen = nearby_views(user, &friends);
     let id = new_key();
     let (created_at, received_at) = (to_micros(new.created_at), to_micros(now));
-    let listed = Listed {
-        key: (created_at, id),
-        checkin: CheckIn {
-            id: vicinity_domain::CheckInId::from_raw(id),
-            user_id: user,
-            venue: crate::venues::Venue::clone(&venue),
-            location: new.location,
-            accuracy_m: new.accuracy_m,
-            shout: new.shout.clone(),
-            visibility,
-            created_at: from_micros(created_at)?,
-            received_at: from_micros(received_at)?,
-        },
-        owner: vicinity_domain::User::clone(&person),
-    };
+    let listed = Listed::written(
+        id,
+        new,
+        crate::venues::Venue::clone(&venue),
+        visibility,
+        vicinity_domain::User::clone(&person),
+        now,
+    )?;
     let response = respond(listed, friends)?;
     // The change the statement appends, but for the owner's level, which it reads itself.
     let expires_at = to_micros(new.created_at + rules.ttl);
