@@ -92,6 +92,14 @@ fn parse_opt(text: &str) -> Option<Option<i64>> {
 }
 
 impl Change {
+    /// The person whose position this change carries.
+    pub fn position_of(&self) -> Option<i64> {
+        match self {
+            Change::PresenceSet(located) => Some(located.user),
+            _ => None,
+        }
+    }
+
     /// The notification payload: space-separated fields after a one-letter tag. `f64`'s
     /// `Display` is the shortest text that parses back to the same value.
     pub fn encode(&self) -> String {
@@ -183,6 +191,7 @@ pub fn announce(conn: &mut DbConnection, change: Change) -> Result<(), StoreErro
             .values((
                 changes::payload.eq(change.encode()),
                 changes::created_at.eq(to_micros(Utc::now())),
+                changes::subject.eq(change.position_of()),
             ))
             .returning(changes::seq)
             .get_result(pg)?,
@@ -191,6 +200,16 @@ pub fn announce(conn: &mut DbConnection, change: Change) -> Result<(), StoreErro
         DbConnection::Sqlite(_) => LOCAL_SEQ.fetch_add(1, Ordering::Relaxed),
     };
     PENDING.with(|pending| pending.borrow_mut().push((seq, change)));
+    Ok(())
+}
+
+/// Deletes the feed's rows that hold `user`'s positions (their account is going, or they
+/// cleared their location). Followers that have not read them yet lose nothing they need:
+/// the change that follows (cleared, or gone) states the result.
+pub(crate) fn forget_positions(conn: &mut DbConnection, user: i64) -> Result<(), StoreError> {
+    if let DbConnection::Pg(pg) = conn {
+        diesel::delete(changes::table.filter(changes::subject.eq(user))).execute(pg)?;
+    }
     Ok(())
 }
 

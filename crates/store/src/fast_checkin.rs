@@ -52,8 +52,8 @@ WITH person AS (
         updated_at = EXCLUDED.updated_at, expires_at = EXCLUDED.expires_at
     RETURNING user_id
 ), feed AS (
-    INSERT INTO changes (payload, created_at)
-    SELECT $17 || person.location_precision || ' 0', $5 FROM pres, person
+    INSERT INTO changes (payload, created_at, subject)
+    SELECT $17 || person.location_precision || ' 0', $5, $1 FROM pres, person
     RETURNING seq, payload
 )
 SELECT (SELECT count(*) FROM ins) AS inserted,

@@ -213,10 +213,11 @@ pub(crate) fn set(
     announce(conn, Change::PresenceSet(located))
 }
 
-/// Forgets `user`'s position at once; `false` when there was none.
+/// Forgets `user`'s position at once, in the change feed too; `false` when there was none.
 pub fn clear(conn: &mut DbConnection, user: UserId) -> Result<bool, StoreError> {
     let cleared = diesel::delete(presence::table.find(user.raw())).execute(conn)? > 0;
     if cleared {
+        crate::events::forget_positions(conn, user.raw())?;
         announce(conn, Change::PresenceCleared(user.raw()))?;
     }
     Ok(cleared)

@@ -164,6 +164,7 @@ diesel::table! {
         seq -> BigInt,
         payload -> Text,
         created_at -> BigInt,
+        subject -> Nullable<BigInt>,
     }
 }
 

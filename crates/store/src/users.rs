@@ -209,11 +209,13 @@ pub fn update_profile(
     Ok(user)
 }
 
-/// Deletes an account; the foreign keys cascade to everything it owns.
+/// Deletes an account; the foreign keys cascade to everything it owns, and the change feed
+/// forgets the positions it still held for them.
 pub fn delete(conn: &mut DbConnection, id: UserId) -> Result<(), StoreError> {
     let deleted = diesel::delete(users::table.find(id.raw())).execute(conn)?;
     if deleted == 0 {
         return Err(StoreError::NotFound);
     }
+    crate::events::forget_positions(conn, id.raw())?;
     crate::events::announce(conn, crate::events::Change::UserGone(id.raw()))
 }

@@ -441,3 +441,71 @@ fn the_read_model_answers_as_the_database_does_through_every_change() {
         store.close(std::time::Duration::from_secs(5));
     }
 }
+
+/// The change feed (PostgreSQL only: one SQLite process writes none) holds exact positions
+/// for an hour; deleting an account or clearing one's location must delete them at once.
+#[test]
+fn the_change_feed_forgets_the_positions_of_a_cleared_or_deleted_person() {
+    use diesel::RunQueryDsl;
+    use diesel::sql_types::{BigInt, Text};
+
+    #[derive(diesel::QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = BigInt)]
+        n: i64,
+    }
+    fn rows(conn: &mut DbConnection, pattern: &str) -> i64 {
+        let DbConnection::Pg(pg) = conn else {
+            unreachable!("the feed is a PostgreSQL table")
+        };
+        diesel::sql_query("SELECT count(*) AS n FROM changes WHERE payload LIKE $1")
+            .bind::<Text, _>(pattern)
+            .get_result::<Count>(pg)
+            .unwrap()
+            .n
+    }
+
+    let Some(db) = TestDatabase::postgres("the_change_feed_forgets_the_positions") else {
+        return;
+    };
+    let store = Store::connect(db.url(), &PoolOptions::default()).unwrap();
+    store.migrate().unwrap();
+    store
+        .run_blocking(|conn| {
+            let rules = PresenceRules::default();
+            let now = Utc::now();
+            let paris = Point::new(48.8566, 2.3522).unwrap();
+            let people: Vec<User> = ["ada", "bob", "cyd"]
+                .iter()
+                .map(|name| person(conn, name, PrecisionLevel::Exact))
+                .collect();
+            for (i, someone) in people.iter().enumerate() {
+                for minute in 0..3 {
+                    let at = paris.destination(100.0 * (i + minute) as f64, 90.0);
+                    let when = now + Duration::minutes(minute as i64);
+                    presence::update(conn, someone.id, at, Some(5.0), None, rules, when).unwrap();
+                }
+            }
+            let [ada, bob, cyd] = [0, 1, 2].map(|i| people[i].id.raw());
+            for id in [ada, bob, cyd] {
+                assert_eq!(
+                    rows(conn, &format!("P {id} %")),
+                    3,
+                    "three positions of {id}"
+                );
+            }
+            // Ada deletes her account: her positions go, the feed says she is gone.
+            users::delete(conn, people[0].id).unwrap();
+            assert_eq!(rows(conn, &format!("P {ada} %")), 0);
+            assert_eq!(rows(conn, &format!("X {ada}")), 1);
+            // Bob clears his location: his positions go, the feed says so.
+            assert!(presence::clear(conn, people[1].id).unwrap());
+            assert_eq!(rows(conn, &format!("P {bob} %")), 0);
+            assert_eq!(rows(conn, &format!("C {bob}")), 1);
+            // Cyd's are untouched.
+            assert_eq!(rows(conn, &format!("P {cyd} %")), 3);
+            Ok(())
+        })
+        .unwrap();
+    store.close(std::time::Duration::from_secs(5));
+}

@@ -1,0 +1,2 @@
+DROP INDEX changes_subject;
+ALTER TABLE changes DROP COLUMN subject;
