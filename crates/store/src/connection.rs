@@ -2,12 +2,12 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use diesel::Connection;
 use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
 use diesel::pg::PgConnection;
-use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool};
+use diesel::r2d2::{ConnectionManager, CustomizeConnection, ManageConnection, Pool};
 use diesel::sqlite::SqliteConnection;
 
 use crate::StoreError;
@@ -114,13 +114,76 @@ impl Default for PoolOptions {
 #[derive(Debug)]
 struct SqliteTuning;
 
-impl CustomizeConnection<DbConnection, diesel::r2d2::Error> for SqliteTuning {
-    fn on_acquire(&self, conn: &mut DbConnection) -> Result<(), diesel::r2d2::Error> {
-        tune(conn).map_err(|e| {
+impl CustomizeConnection<Pooled, diesel::r2d2::Error> for SqliteTuning {
+    fn on_acquire(&self, conn: &mut Pooled) -> Result<(), diesel::r2d2::Error> {
+        tune(&mut conn.conn).map_err(|e| {
             diesel::r2d2::Error::ConnectionError(diesel::ConnectionError::BadConnection(
                 e.to_string(),
             ))
         })
+    }
+}
+
+/// How long a pooled connection whose last work succeeded is trusted without a ping.
+const TRUSTED_FOR: Duration = Duration::from_secs(1);
+
+/// A pooled connection, and until when it is trusted to work without a ping.
+pub struct Pooled {
+    conn: DbConnection,
+    trusted_until: Option<Instant>,
+}
+
+impl Pooled {
+    /// Records how the work on this connection ended: trusted for a while after success; an
+    /// error (which may be a cut connection) means a ping before the next use.
+    fn worked(&mut self, ok: bool) {
+        self.trusted_until = ok.then(|| Instant::now() + TRUSTED_FOR);
+    }
+}
+
+impl std::ops::Deref for Pooled {
+    type Target = DbConnection;
+    fn deref(&self) -> &DbConnection {
+        &self.conn
+    }
+}
+
+impl std::ops::DerefMut for Pooled {
+    fn deref_mut(&mut self) -> &mut DbConnection {
+        &mut self.conn
+    }
+}
+
+/// diesel's connection manager, except that a connection whose work succeeded less than
+/// [`TRUSTED_FOR`] ago is given out again without a `SELECT 1`. Pinging every checkout cost a
+/// round trip per request (a third of PostgreSQL's statements under load). A connection idle
+/// for longer (and so possibly cut by a database restart), or whose last work failed, is
+/// pinged first, and one that fails the ping is dropped by the pool.
+struct Manager(ConnectionManager<DbConnection>);
+
+impl ManageConnection for Manager {
+    type Connection = Pooled;
+    type Error = diesel::r2d2::Error;
+
+    fn connect(&self) -> Result<Pooled, Self::Error> {
+        Ok(Pooled {
+            conn: self.0.connect()?,
+            trusted_until: None,
+        })
+    }
+
+    fn is_valid(&self, conn: &mut Pooled) -> Result<(), Self::Error> {
+        if conn
+            .trusted_until
+            .is_some_and(|until| Instant::now() < until)
+        {
+            return Ok(());
+        }
+        self.0.is_valid(&mut conn.conn)
+    }
+
+    fn has_broken(&self, conn: &mut Pooled) -> bool {
+        self.0.has_broken(&mut conn.conn)
     }
 }
 
@@ -138,7 +201,7 @@ fn tune(conn: &mut DbConnection) -> Result<(), StoreError> {
 /// The connection pool and what it points at. Cheap to clone.
 #[derive(Clone)]
 pub struct Store {
-    pool: Pool<ConnectionManager<DbConnection>>,
+    pool: Pool<Manager>,
     url: DatabaseUrl,
     /// Counts the clones, so shutdown can wait until no other thread still holds the pool.
     holders: Arc<()>,
@@ -163,7 +226,7 @@ impl Store {
             DbConnection::Pg(pg) => pg.batch_execute("SELECT 1")?,
         }
         drop(first);
-        let manager = ConnectionManager::<DbConnection>::new(url.connection_string());
+        let manager = Manager(ConnectionManager::new(url.connection_string()));
         let pool = Pool::builder()
             .max_size(options.max_connections)
             .min_idle(Some(1))
@@ -223,7 +286,9 @@ impl Store {
         let hot = Arc::clone(&self.hot);
         tokio::task::spawn_blocking(move || {
             let mut conn = pool.get()?;
-            applying_changes(&hot, || work(&mut conn))
+            let outcome = applying_changes(&hot, || work(&mut conn));
+            conn.worked(outcome.is_ok());
+            outcome
         })
         .await
         .map_err(|e| StoreError::Unavailable(format!("database task failed: {e}")))?
@@ -256,7 +321,9 @@ impl Store {
         work: impl FnOnce(&mut DbConnection) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
         let mut conn = self.pool.get()?;
-        applying_changes(&self.hot, || work(&mut conn))
+        let outcome = applying_changes(&self.hot, || work(&mut conn));
+        conn.worked(outcome.is_ok());
+        outcome
     }
 }
 
