@@ -43,6 +43,7 @@ pub struct AppState {
 pub struct Application {
     server: Server,
     address: SocketAddr,
+    recorder: Recorder,
     closing: Arc<tokio::sync::watch::Sender<bool>>,
 }
 
@@ -116,7 +117,7 @@ impl Application {
             cursors,
             location_updates: PerUser::new(config.location_update_limit),
             nearby_queries: PerUser::new(config.nearby_limit),
-            recorder,
+            recorder: recorder.clone(),
             closing: closing_receiver,
         });
         let limit = config.body_limit_bytes;
@@ -141,6 +142,7 @@ impl Application {
         Ok(Self {
             server,
             address,
+            recorder,
             closing,
         })
     }
@@ -160,8 +162,12 @@ impl Application {
     }
 
     /// Serves until stopped through [`Application::handle`]; a graceful stop lets in-flight
-    /// requests finish first.
+    /// requests finish first, then commits the access-log views still queued.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let served = self.server.await;
+        if let Err(error) = self.recorder.flush().await {
+            tracing::error!(%error, "access-log views queued at the stop were not recorded");
+        }
+        served
     }
 }

@@ -509,3 +509,60 @@ fn the_change_feed_forgets_the_positions_of_a_cleared_or_deleted_person() {
         .unwrap();
     store.close(std::time::Duration::from_secs(5));
 }
+
+/// The access-log recorder commits queued views in batches; a flush returns once everything
+/// queued before it is committed, merged per subject, viewer, channel and day.
+#[test]
+fn queued_access_log_views_are_committed_by_a_flush() {
+    use vicinity_store::access_log::{self, Recorder, Via, View};
+
+    let mut databases = vec![TestDatabase::sqlite()];
+    databases.extend(TestDatabase::postgres("queued_access_log_views"));
+    for db in databases {
+        let store = Store::connect(db.url(), &PoolOptions::default()).unwrap();
+        store.migrate().unwrap();
+        let (ada, bob) = store
+            .run_blocking(|conn| {
+                Ok((
+                    person(conn, "ada", PrecisionLevel::Exact),
+                    person(conn, "bob", PrecisionLevel::Neighborhood),
+                ))
+            })
+            .unwrap();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let recorder = Recorder::start(store.clone());
+            let view = View {
+                subject: bob.id,
+                viewer: ada.id,
+                via: Via::Nearby,
+                precision: "neighborhood",
+            };
+            for _ in 0..3 {
+                recorder.record(vec![view], Utc::now()).unwrap();
+            }
+            recorder.flush().await.unwrap();
+            let bob_id = bob.id;
+            let entries = store
+                .run(move |conn| access_log::entries(conn, bob_id, None, 10))
+                .await
+                .unwrap();
+            assert_eq!(entries.len(), 1, "one line per viewer and day");
+            assert_eq!(entries[0].viewer.id, ada.id);
+            assert_eq!(entries[0].views, 3);
+            assert_eq!(entries[0].precision, "neighborhood");
+            // Nobody saw Ada.
+            let ada_id = ada.id;
+            let none = store
+                .run(move |conn| access_log::entries(conn, ada_id, None, 10))
+                .await
+                .unwrap();
+            assert!(none.is_empty());
+        });
+        drop(runtime);
+        store.close(std::time::Duration::from_secs(5));
+    }
+}

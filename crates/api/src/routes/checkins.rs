@@ -239,8 +239,9 @@ pub async fn create_checkin(
         })
         .await
         .map_err(not_found_as("no such venue"))?;
-    // Nothing leaves before the friends' access logs hold what the person saw.
-    state.recorder.record(seen, now).await?;
+    // The friends' access logs get what the person saw (committed within the recorder's
+    // linger; see `Recorder`).
+    state.recorder.record(seen, now)?;
     let json = HeaderValue::from_static("application/json");
     Ok(match answer {
         Answer::Created { id, response } => HttpResponse::Created()

@@ -188,6 +188,8 @@ pub async fn export(
         ));
     }
     let me = caller.user_id;
+    // The export includes the access log, with the views still queued.
+    state.recorder.flush().await?;
     let data = state
         .store
         .run(move |conn| vicinity_store::transaction(conn, |conn| export::gather(conn, me)))

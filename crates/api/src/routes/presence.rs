@@ -284,12 +284,11 @@ pub async fn nearby(
                 .await?
         }
     };
-    // Nothing leaves before the friends' access logs hold this view.
+    // The friends' access logs get this view (committed within the recorder's linger).
     if let Nearby::Friends(friends) = &outcome {
         state
             .recorder
-            .record(access_log::nearby_views(me, friends), now)
-            .await?;
+            .record(access_log::nearby_views(me, friends), now)?;
     }
     match outcome {
         Nearby::Friends(friends) => Ok(HttpResponse::Ok().json(NearbyList {
@@ -371,6 +370,8 @@ pub async fn access_log(
         100,
     )?;
     let (after, limit) = (page.after, page.limit);
+    // Views this instance has answered but not yet committed are part of the log.
+    state.recorder.flush().await?;
     let mut entries = state
         .store
         .run(move |conn| access_log::entries(conn, me, after, limit + 1))
