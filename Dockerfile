@@ -17,9 +17,13 @@ USER vicinity
 WORKDIR /var/lib/vicinity
 # The embedded database and generated key live here; mount a volume to keep them.
 VOLUME ["/var/lib/vicinity"]
+# GLIBC_TUNABLES: malloc backs large blocks with transparent huge pages (where the kernel
+# allows it on request): the in-memory read model is read at random, and with 4 KiB pages
+# most lookups also miss the TLB (docs/benchmarks.md).
 ENV VICINITY_BIND=0.0.0.0:8080 \
     VICINITY_DATA_DIR=/var/lib/vicinity \
-    VICINITY_LOG_FORMAT=json
+    VICINITY_LOG_FORMAT=json \
+    GLIBC_TUNABLES=glibc.malloc.hugetlb=1
 EXPOSE 8080
 ENTRYPOINT ["vicinity"]
 CMD ["serve"]
