@@ -3,6 +3,7 @@
 //! channel and UTC day, with the precision of the latest view.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -149,6 +150,9 @@ enum Job {
 /// The most answers one batch commits.
 const BATCH: usize = 4096;
 
+/// The most rows kept for another try while the database refuses them (the newest are kept).
+const UNSAVED_KEPT: usize = 100_000;
+
 /// How long the writer gathers views before it commits them, unless a flush is asked for.
 const LINGER: Duration = Duration::from_millis(50);
 
@@ -157,7 +161,8 @@ const LINGER: Duration = Duration::from_millis(50);
 /// and one commit. Waiting cost an answer that showed anyone a commit (a fifth of all answers
 /// in the benchmark, and most of their latency), and committing each batch as soon as the last
 /// was done cost PostgreSQL hundreds of commits a second. The price: a crash loses the views
-/// of its last [`LINGER`] (a graceful stop flushes them). Reads of the log call
+/// of its last [`LINGER`] (a graceful stop flushes them). A batch the database refuses is
+/// tried again with the next, up to [`UNSAVED_KEPT`] rows. Reads of the log call
 /// [`Recorder::flush`] first, so a person always sees the views this instance has answered.
 #[derive(Clone)]
 pub struct Recorder {
@@ -169,6 +174,8 @@ impl Recorder {
     pub fn start(store: Store) -> Self {
         let (queue, mut incoming) = mpsc::unbounded_channel::<Job>();
         tokio::spawn(async move {
+            // Rows a failed batch could not write, tried again with the next.
+            let mut unsaved: Vec<Counted> = Vec::new();
             while let Some(first) = incoming.recv().await {
                 let mut jobs = vec![first];
                 let deadline = tokio::time::Instant::now() + LINGER;
@@ -178,17 +185,29 @@ impl Recorder {
                         Ok(None) | Err(_) => break,
                     }
                 }
-                let counted = merge(&jobs);
+                let counted = Arc::new(merge(std::mem::take(&mut unsaved), &jobs));
                 let outcome = if counted.is_empty() {
                     Ok(())
                 } else {
+                    let rows = Arc::clone(&counted);
                     store
-                        .run(move |conn| record_counted(conn, &counted))
+                        .run(move |conn| record_counted(conn, &rows))
                         .await
                         .map_err(|e| e.to_string())
                 };
                 if let Err(error) = &outcome {
-                    tracing::error!(%error, "access-log views were not recorded");
+                    unsaved = Arc::unwrap_or_clone(counted);
+                    if unsaved.len() > UNSAVED_KEPT {
+                        tracing::error!(
+                            %error,
+                            dropped = unsaved.len() - UNSAVED_KEPT,
+                            "access-log views were lost: the database refused them too long"
+                        );
+                        unsaved.sort_by_key(|c| std::cmp::Reverse(c.last_at));
+                        unsaved.truncate(UNSAVED_KEPT);
+                    } else {
+                        tracing::warn!(%error, rows = unsaved.len(), "access-log views wait for the database");
+                    }
                 }
                 for job in jobs {
                     if let Job::Flush(done) = job {
@@ -229,8 +248,17 @@ fn stopped() -> StoreError {
 }
 
 /// One counted row per (subject, viewer, channel, day) of a batch, with the latest precision.
-fn merge(jobs: &[Job]) -> Vec<Counted> {
+fn merge(unsaved: Vec<Counted>, jobs: &[Job]) -> Vec<Counted> {
     let mut rows: HashMap<(i64, i64, &'static str, i64), Counted> = HashMap::new();
+    for row in unsaved {
+        let key = (
+            row.view.subject.raw(),
+            row.view.viewer.raw(),
+            row.view.via.as_str(),
+            row.day,
+        );
+        rows.insert(key, row);
+    }
     for job in jobs {
         let Job::Views { views, at } = job else {
             continue;

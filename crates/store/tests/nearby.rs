@@ -561,6 +561,27 @@ fn queued_access_log_views_are_committed_by_a_flush() {
                 .await
                 .unwrap();
             assert!(none.is_empty());
+            // While the database refuses the rows, they wait; nothing is lost once it takes
+            // them again.
+            let rename = |from: &'static str, to: &'static str| {
+                store
+                    .run_blocking(move |conn| {
+                        use diesel::connection::SimpleConnection;
+                        Ok(conn.batch_execute(&format!("ALTER TABLE {from} RENAME TO {to}"))?)
+                    })
+                    .unwrap();
+            };
+            rename("location_access", "location_access_away");
+            recorder.record(vec![view, view], Utc::now()).unwrap();
+            assert!(recorder.flush().await.is_err(), "the table is away");
+            rename("location_access_away", "location_access");
+            recorder.record(vec![view], Utc::now()).unwrap();
+            recorder.flush().await.unwrap();
+            let entries = store
+                .run(move |conn| access_log::entries(conn, bob_id, None, 10))
+                .await
+                .unwrap();
+            assert_eq!(entries[0].views, 6, "the refused views were written later");
         });
         drop(runtime);
         store.close(std::time::Duration::from_secs(5));
