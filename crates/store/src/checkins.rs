@@ -192,6 +192,70 @@ pub enum Answer {
 /// may read more, such as the friends nearby) and stores it under the key. A refusal
 /// (`too_far_from_venue`, `impossible_travel`, `idempotency_key_reused`) is an error, so the
 /// transaction and the claimed key roll back and a corrected retry is accepted.
+/// A check-in as the endpoint makes it: in one statement on PostgreSQL when the read model can
+/// decide ([`crate::fast_checkin`]), in a transaction otherwise; both answer alike. `respond`
+/// renders the answer from the check-in and the friends nearby (within `radius_m`); the views
+/// it reveals are queued in `recorder` for the friends' access logs.
+#[expect(clippy::too_many_arguments, reason = "a check-in's parameters")]
+pub async fn check_in(
+    store: &crate::Store,
+    recorder: &crate::access_log::Recorder,
+    user: UserId,
+    new: NewCheckIn,
+    key: Option<IdempotencyKey>,
+    rules: PresenceRules,
+    now: DateTime<Utc>,
+    radius_m: f64,
+    respond: impl Fn(Listed, Vec<presence::NearbyFriend>) -> Result<String, StoreError>
+    + Copy
+    + Send
+    + 'static,
+) -> Result<Answer, StoreError> {
+    let hot = std::sync::Arc::clone(store.hot());
+    let (answer, seen) = store
+        .run(move |conn| {
+            let fast = crate::fast_checkin::create(
+                conn,
+                &hot,
+                user,
+                &new,
+                key.as_ref(),
+                rules,
+                now,
+                radius_m,
+                respond,
+            )?;
+            if let Some(done) = fast {
+                return Ok(done);
+            }
+            create_once(
+                conn,
+                user,
+                &new,
+                key.as_ref(),
+                rules,
+                now,
+                |conn, listed| {
+                    let friends = match presence::nearby_seen_now(
+                        conn,
+                        &hot,
+                        &listed.owner,
+                        radius_m,
+                        now,
+                    )? {
+                        presence::Nearby::Friends(friends) => friends,
+                        presence::Nearby::NoPresence | presence::Nearby::SharingOff => Vec::new(),
+                    };
+                    respond(listed, friends)
+                },
+            )
+            .map(|answer| (answer, Vec::new()))
+        })
+        .await?;
+    recorder.record(seen, now)?;
+    Ok(answer)
+}
+
 pub fn create_once(
     conn: &mut DbConnection,
     user: UserId,

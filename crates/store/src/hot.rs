@@ -122,6 +122,17 @@ impl<V: Clone> Generations<V> {
         }
     }
 
+    /// The cached value of `key`, or what `load` reads (cached unless invalidated meanwhile).
+    fn get_or_load<E>(&self, key: i64, load: impl FnOnce() -> Result<V, E>) -> Result<V, E> {
+        if let Some(found) = self.get(key) {
+            return Ok(found);
+        }
+        let epoch = self.epoch();
+        let found = load()?;
+        self.fill(epoch, key, found.clone());
+        Ok(found)
+    }
+
     fn evict(&self, key: i64) {
         let mut state = self.lock();
         state.epoch += 1;
@@ -1004,13 +1015,8 @@ impl Hot {
 
     /// `user` (unsuspended), from the cache or read through `conn`.
     pub fn user(&self, conn: &mut DbConnection, user: UserId) -> Result<Arc<User>, StoreError> {
-        if let Some(found) = self.users.get(user.raw()) {
-            return Ok(found);
-        }
-        let epoch = self.users.epoch();
-        let found = Arc::new(crate::users::find(conn, user)?);
-        self.users.fill(epoch, user.raw(), Arc::clone(&found));
-        Ok(found)
+        self.users
+            .get_or_load(user.raw(), || crate::users::find(conn, user).map(Arc::new))
     }
 
     /// A venue, from the cache or read through `conn`.
@@ -1019,13 +1025,9 @@ impl Hot {
         conn: &mut DbConnection,
         venue: vicinity_domain::VenueId,
     ) -> Result<Arc<Venue>, StoreError> {
-        if let Some(found) = self.venues.get(venue.raw()) {
-            return Ok(found);
-        }
-        let epoch = self.venues.epoch();
-        let found = Arc::new(crate::venues::find(conn, venue)?);
-        self.venues.fill(epoch, venue.raw(), Arc::clone(&found));
-        Ok(found)
+        self.venues.get_or_load(venue.raw(), || {
+            crate::venues::find(conn, venue).map(Arc::new)
+        })
     }
 
     /// Loads what `needs` names into the caches.

@@ -432,6 +432,31 @@ pub fn nearby_fast(
 /// [`nearby_seen`] for `viewer` (as read in the current transaction) from their current
 /// position, which that transaction may just have set: the read model answers when it can,
 /// from that position.
+/// "Who is nearby" as the endpoint answers it: from the read model when it can, otherwise
+/// through the database (loading what the model lacks); the views the answer reveals are
+/// queued in `recorder` for the friends' access logs.
+pub async fn nearby_now(
+    store: &crate::Store,
+    recorder: &crate::access_log::Recorder,
+    viewer: UserId,
+    radius_m: f64,
+    now: DateTime<Utc>,
+) -> Result<Nearby, StoreError> {
+    let outcome = match store.hot().try_nearby(viewer, radius_m, None, now) {
+        crate::hot::Attempt::Answer(nearby) => nearby,
+        crate::hot::Attempt::Needs(_) | crate::hot::Attempt::Unavailable => {
+            let hot = std::sync::Arc::clone(store.hot());
+            store
+                .run(move |conn| nearby_fast(conn, &hot, viewer, radius_m, now))
+                .await?
+        }
+    };
+    if let Nearby::Friends(friends) = &outcome {
+        recorder.record(crate::access_log::nearby_views(viewer, friends), now)?;
+    }
+    Ok(outcome)
+}
+
 pub fn nearby_seen_now(
     conn: &mut DbConnection,
     hot: &crate::hot::Hot,

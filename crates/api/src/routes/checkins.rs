@@ -12,8 +12,7 @@ use vicinity_domain::{CheckInId, UserId, ValidationErrors, VenueId, Visibility};
 use vicinity_store::checkins::{
     self, Answer, CheckInKey, IdempotencyKey, Listed, NewCheckIn, Scope,
 };
-use vicinity_store::fast_checkin;
-use vicinity_store::presence::{self, Nearby, NearbyFriend};
+use vicinity_store::presence::NearbyFriend;
 use vicinity_store::{DbConnection, StoreError};
 
 use super::friends::ListParams;
@@ -199,7 +198,6 @@ pub async fn create_checkin(
         request_hash: body.fingerprint(),
     });
     let (me, rules) = (caller.user_id, state.config.presence);
-    let hot = std::sync::Arc::clone(state.store.hot());
     let render = move |listed: Listed, friends: Vec<NearbyFriend>| {
         let created = CheckinCreated {
             checkin: CheckinView::new(listed, me),
@@ -207,41 +205,19 @@ pub async fn create_checkin(
         };
         serde_json::to_string(&created).map_err(|e| StoreError::Corrupt(e.to_string()))
     };
-    let radius = CHECKIN_NEARBY_RADIUS_M;
-    let (answer, seen) = state
-        .store
-        .run(move |conn| {
-            // One statement on PostgreSQL when the read model can decide; a transaction
-            // otherwise. Both answer alike.
-            let fast = fast_checkin::create(
-                conn,
-                &hot,
-                me,
-                &new,
-                key.as_ref(),
-                rules,
-                now,
-                radius,
-                render,
-            )?;
-            if let Some(done) = fast {
-                return Ok(done);
-            }
-            checkins::create_once(conn, me, &new, key.as_ref(), rules, now, |conn, listed| {
-                let friends =
-                    match presence::nearby_seen_now(conn, &hot, &listed.owner, radius, now)? {
-                        Nearby::Friends(friends) => friends,
-                        Nearby::NoPresence | Nearby::SharingOff => Vec::new(),
-                    };
-                render(listed, friends)
-            })
-            .map(|answer| (answer, Vec::new()))
-        })
-        .await
-        .map_err(not_found_as("no such venue"))?;
-    // The friends' access logs get what the person saw (committed within the recorder's
-    // linger; see `Recorder`).
-    state.recorder.record(seen, now)?;
+    let answer = checkins::check_in(
+        &state.store,
+        &state.recorder,
+        me,
+        new,
+        key,
+        rules,
+        now,
+        CHECKIN_NEARBY_RADIUS_M,
+        render,
+    )
+    .await
+    .map_err(not_found_as("no such venue"))?;
     let json = HeaderValue::from_static("application/json");
     Ok(match answer {
         Answer::Created { id, response } => HttpResponse::Created()

@@ -12,7 +12,6 @@ use utoipa::{IntoParams, ToSchema};
 use vicinity_domain::ValidationErrors;
 use vicinity_geo::Point;
 use vicinity_store::access_log;
-use vicinity_store::hot::Attempt;
 use vicinity_store::presence::{self, Nearby, NearbyFriend, Update};
 
 use super::query::{self, Page};
@@ -272,25 +271,7 @@ pub async fn nearby(
     let radius = nearby_request(&state, &request, caller.user_id)?;
     let me = caller.user_id;
     let now = Utc::now();
-    // The read model answers most queries without the database; when it lacks something (or
-    // is not ready) a blocking task loads it, or asks the database outright.
-    let outcome = match state.store.hot().try_nearby(me, radius, None, now) {
-        Attempt::Answer(nearby) => nearby,
-        Attempt::Needs(_) | Attempt::Unavailable => {
-            let hot = std::sync::Arc::clone(state.store.hot());
-            state
-                .store
-                .run(move |conn| presence::nearby_fast(conn, &hot, me, radius, now))
-                .await?
-        }
-    };
-    // The friends' access logs get this view (committed within the recorder's linger).
-    if let Nearby::Friends(friends) = &outcome {
-        state
-            .recorder
-            .record(access_log::nearby_views(me, friends), now)?;
-    }
-    match outcome {
+    match presence::nearby_now(&state.store, &state.recorder, me, radius, now).await? {
         Nearby::Friends(friends) => Ok(HttpResponse::Ok().json(NearbyList {
             items: friends.into_iter().map(NearbyItem::from).collect(),
         })),
