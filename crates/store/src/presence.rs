@@ -429,9 +429,6 @@ pub fn nearby_fast(
     }
 }
 
-/// [`nearby_seen`] for `viewer` (as read in the current transaction) from their current
-/// position, which that transaction may just have set: the read model answers when it can,
-/// from that position.
 /// "Who is nearby" as the endpoint answers it: from the read model when it can, otherwise
 /// through the database (loading what the model lacks); the views the answer reveals are
 /// queued in `recorder` for the friends' access logs.
@@ -457,6 +454,9 @@ pub async fn nearby_now(
     Ok(outcome)
 }
 
+/// [`nearby_seen`] for `viewer` (as read in the current transaction) from their current
+/// position, which that transaction may just have set: the read model answers when it can,
+/// from that position.
 pub fn nearby_seen_now(
     conn: &mut DbConnection,
     hot: &crate::hot::Hot,
