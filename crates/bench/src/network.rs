@@ -44,7 +44,7 @@ pub struct NearbyArgs {
     /// Nearby radius in metres.
     #[arg(long, default_value_t = 1_000)]
     pub radius: u32,
-    /// Connections for the nearby comparison, one measurement each.
+    /// Connections for the nearby comparison, one measurement each (`0`: skip it).
     #[arg(long, value_delimiter = ',', default_value = "1,4,16,64")]
     pub concurrency: Vec<usize>,
     /// Connections for the check-in comparison (`0`: skip it).
@@ -340,65 +340,73 @@ async fn compare(
     let warm_up = Duration::from_secs(args.seconds.div_ceil(4).max(1));
     let measure = Duration::from_secs(args.seconds.max(1));
 
-    println!(
-        "\nnearby: {} users, {} friends each, {:.0} % active; {} viewers, radius {} m; \
-         {friends_seen:.1} friends nearby per answer on average; {} s per measurement, \
-         {} rounds\n",
-        shape.users,
-        shape.friends,
-        shape.active * 100.0,
-        nearby_calls.len(),
-        args.radius,
-        args.seconds,
-        args.rounds,
-    );
-    println!(
-        "| connections | bare actix req/s | nearby req/s | nearby ÷ bare | nearby median ms | \
-         nearby p99 ms | bare p99 ms | failures |"
-    );
-    println!("|---:|---:|---:|---:|---:|---:|---:|---:|");
-    for &connections in &args.concurrency {
-        let (mut ours, mut theirs) = (Measured::new(), Measured::new());
-        for round in 0..args.rounds {
-            for first in [round % 2 == 0, round % 2 == 1] {
-                if first {
-                    let outcome = load::run(
-                        bare_at,
-                        Arc::clone(&bare_calls),
-                        connections,
-                        warm_up,
-                        measure,
-                    )
-                    .await?;
-                    theirs.add(outcome, "bare");
-                } else {
-                    let outcome = load::run(
-                        vicinity_at,
-                        Arc::clone(&nearby_calls),
-                        connections,
-                        warm_up,
-                        measure,
-                    )
-                    .await?;
-                    ours.add(outcome, "nearby");
-                }
-            }
-        }
-        let ratio = ours.throughput() / theirs.throughput().max(f64::MIN_POSITIVE);
-        let (failures, ours_t, theirs_t) = (
-            ours.failures + theirs.failures,
-            Timings::new("nearby", std::mem::take(&mut ours.latencies)),
-            Timings::new("bare", std::mem::take(&mut theirs.latencies)),
+    let nearby_concurrency: Vec<usize> = args
+        .concurrency
+        .iter()
+        .copied()
+        .filter(|&c| c > 0)
+        .collect();
+    if !nearby_concurrency.is_empty() {
+        println!(
+            "\nnearby: {} users, {} friends each, {:.0} % active; {} viewers, radius {} m; \
+             {friends_seen:.1} friends nearby per answer on average; {} s per measurement, \
+             {} rounds\n",
+            shape.users,
+            shape.friends,
+            shape.active * 100.0,
+            nearby_calls.len(),
+            args.radius,
+            args.seconds,
+            args.rounds,
         );
         println!(
-            "| {connections} | {:.0} | {:.0} | {:.1} % | {:.2} | {:.2} | {:.2} | {failures} |",
-            theirs.throughput(),
-            ours.throughput(),
-            ratio * 100.0,
-            millis(ours_t.median()),
-            millis(ours_t.quantile(0.99)),
-            millis(theirs_t.quantile(0.99)),
+            "| connections | bare actix req/s | nearby req/s | nearby ÷ bare | nearby median ms | \
+             nearby p99 ms | bare p99 ms | failures |"
         );
+        println!("|---:|---:|---:|---:|---:|---:|---:|---:|");
+        for &connections in &nearby_concurrency {
+            let (mut ours, mut theirs) = (Measured::new(), Measured::new());
+            for round in 0..args.rounds {
+                for first in [round % 2 == 0, round % 2 == 1] {
+                    if first {
+                        let outcome = load::run(
+                            bare_at,
+                            Arc::clone(&bare_calls),
+                            connections,
+                            warm_up,
+                            measure,
+                        )
+                        .await?;
+                        theirs.add(outcome, "bare");
+                    } else {
+                        let outcome = load::run(
+                            vicinity_at,
+                            Arc::clone(&nearby_calls),
+                            connections,
+                            warm_up,
+                            measure,
+                        )
+                        .await?;
+                        ours.add(outcome, "nearby");
+                    }
+                }
+            }
+            let ratio = ours.throughput() / theirs.throughput().max(f64::MIN_POSITIVE);
+            let (failures, ours_t, theirs_t) = (
+                ours.failures + theirs.failures,
+                Timings::new("nearby", std::mem::take(&mut ours.latencies)),
+                Timings::new("bare", std::mem::take(&mut theirs.latencies)),
+            );
+            println!(
+                "| {connections} | {:.0} | {:.0} | {:.1} % | {:.2} | {:.2} | {:.2} | {failures} |",
+                theirs.throughput(),
+                ours.throughput(),
+                ratio * 100.0,
+                millis(ours_t.median()),
+                millis(ours_t.quantile(0.99)),
+                millis(theirs_t.quantile(0.99)),
+            );
+        }
     }
     bare.stop().await;
 
