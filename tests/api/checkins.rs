@@ -5,7 +5,9 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use vicinity_geo::Point;
 
-use crate::helpers::{Backend, Session, TestApp, befriend, error_code, error_fields, send};
+use crate::helpers::{
+    Backend, Session, TestApp, befriend, error_code, error_fields, put_location, send,
+};
 use crate::on_both_backends;
 
 on_both_backends!(
@@ -18,6 +20,7 @@ on_both_backends!(
     feeds_lists_here_now_and_nearby_honour_visibility_and_blocks,
     the_access_log_and_the_export_tell_a_person_everything,
     one_answer_logs_every_friend_it_shows,
+    people_checking_in_at_once_each_get_their_own_answer,
 );
 
 const VENUE_AT: (f64, f64) = (40.7580, -73.9855);
@@ -703,5 +706,69 @@ async fn one_answer_logs_every_friend_it_shows(backend: Backend) {
         assert_eq!(log["items"][0]["viewer"]["username"], "viewer");
         assert_eq!(log["items"][0]["via"], "nearby");
         assert_eq!(log["items"][0]["views"], 3, "{log}");
+    }
+}
+
+/// Check-ins arriving together are written together on PostgreSQL (one statement for all of
+/// them): each person still gets their own check-in, their own answer with their own friends
+/// nearby, and exactly one row.
+async fn people_checking_in_at_once_each_get_their_own_answer(backend: Backend) {
+    const CROWD: usize = 12;
+    let app = TestApp::spawn(backend).await;
+    let mut people = Vec::new();
+    for i in 0..CROWD {
+        people.push(app.register(&format!("crowd{i}")).await);
+    }
+    // A chain of friends, everyone already near the venue: each answer shows exactly the
+    // person's neighbours in the chain, whatever order the check-ins are written in.
+    for pair in people.windows(2) {
+        befriend(&app, &pair[0], &pair[1]).await;
+    }
+    let venue = add_venue(&app, &people[0]).await;
+    for who in &people {
+        assert_eq!(
+            put_location(&app, who, venue_point()).await.status(),
+            StatusCode::OK
+        );
+    }
+    let responses = futures_util::future::join_all(people.iter().enumerate().map(|(i, who)| {
+        let mut body = checkin_body(&venue, "friends");
+        body["shout"] = json!(format!("shout {i}"));
+        app.client
+            .post(app.url("/v1/checkins"))
+            .bearer_auth(&who.access_token)
+            .header("Idempotency-Key", format!("crowd-{i}"))
+            .json(&body)
+            .send()
+    }))
+    .await;
+    let mut ids = std::collections::HashSet::new();
+    for (i, (response, who)) in responses.into_iter().zip(&people).enumerate() {
+        let response = response.unwrap();
+        let status = response.status();
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        assert_eq!(body["checkin"]["user"]["username"], format!("crowd{i}"));
+        assert_eq!(body["checkin"]["shout"], format!("shout {i}"));
+        let id = body["checkin"]["id"].as_str().unwrap().to_owned();
+        assert!(ids.insert(id.clone()), "{id} answered twice");
+        let mut nearby: Vec<&str> = body["nearby_friends"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["user"]["username"].as_str().unwrap())
+            .collect();
+        nearby.sort_unstable();
+        let mut neighbours: Vec<String> = [i.checked_sub(1), (i + 1 < CROWD).then_some(i + 1)]
+            .into_iter()
+            .flatten()
+            .map(|j| format!("crowd{j}"))
+            .collect();
+        neighbours.sort_unstable();
+        assert_eq!(nearby, neighbours, "crowd{i}'s friends nearby");
+        let mine = app.get_json("/v1/me/checkins", &who.access_token).await;
+        let mine = mine["items"].as_array().unwrap();
+        assert_eq!(mine.len(), 1);
+        assert_eq!(mine[0]["id"], id.as_str());
     }
 }

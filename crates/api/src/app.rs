@@ -8,6 +8,7 @@ use actix_web::middleware::from_fn;
 use actix_web::{App, HttpResponse, HttpServer, web};
 use vicinity_store::Store;
 use vicinity_store::access_log::Recorder;
+use vicinity_store::fast_checkin::Writer;
 use vicinity_store::maintenance::prune;
 
 use crate::auth::access::AccessTokens;
@@ -35,6 +36,8 @@ pub struct AppState {
     pub(crate) nearby_queries: PerUser,
     /// Commits access-log views in batches.
     pub(crate) recorder: Recorder,
+    /// Writes check-ins decided by the read model, many per statement.
+    pub(crate) checkin_writer: Writer,
     /// Becomes `true` when the server is about to stop.
     pub(crate) closing: tokio::sync::watch::Receiver<bool>,
 }
@@ -97,6 +100,7 @@ impl Application {
             .start_read_model()
             .map_err(|e| std::io::Error::other(format!("cannot load the read model: {e}")))?;
         let recorder = Recorder::start(store.clone());
+        let checkin_writer = Writer::start(store.clone());
         let store_for_maintenance = store.clone();
         let (closing, closing_receiver) = tokio::sync::watch::channel(false);
         let closing = Arc::new(closing);
@@ -118,6 +122,7 @@ impl Application {
             location_updates: PerUser::new(config.location_update_limit),
             nearby_queries: PerUser::new(config.nearby_limit),
             recorder: recorder.clone(),
+            checkin_writer,
             closing: closing_receiver,
         });
         let limit = config.body_limit_bytes;

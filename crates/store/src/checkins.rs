@@ -187,18 +187,15 @@ pub enum Answer {
     Replay { status: u16, response: String },
 }
 
-/// Checks in once per idempotency key, in one transaction: claims the key (a concurrent
-/// retry waits, then replays), records the check-in, renders the answer with `respond` (which
-/// may read more, such as the friends nearby) and stores it under the key. A refusal
-/// (`too_far_from_venue`, `impossible_travel`, `idempotency_key_reused`) is an error, so the
-/// transaction and the claimed key roll back and a corrected retry is accepted.
-/// A check-in as the endpoint makes it: in one statement on PostgreSQL when the read model can
-/// decide ([`crate::fast_checkin`]), in a transaction otherwise; both answer alike. `respond`
+/// A check-in as the endpoint makes it: on PostgreSQL, decided by the read model when it can
+/// and written by `writer` together with the others waiting ([`crate::fast_checkin`]); in a
+/// transaction otherwise ([`create_once`]); both answer alike. `respond`
 /// renders the answer from the check-in and the friends nearby (within `radius_m`); the views
 /// it reveals are queued in `recorder` for the friends' access logs.
 #[expect(clippy::too_many_arguments, reason = "a check-in's parameters")]
 pub async fn check_in(
     store: &crate::Store,
+    writer: &crate::fast_checkin::Writer,
     recorder: &crate::access_log::Recorder,
     user: UserId,
     new: NewCheckIn,
@@ -212,50 +209,74 @@ pub async fn check_in(
     + 'static,
 ) -> Result<Answer, StoreError> {
     let hot = std::sync::Arc::clone(store.hot());
-    let (answer, seen) = store
-        .run(move |conn| {
-            let fast = crate::fast_checkin::create(
-                conn,
-                &hot,
-                user,
-                &new,
-                key.as_ref(),
-                rules,
-                now,
-                radius_m,
-                respond,
-            )?;
-            if let Some(done) = fast {
-                return Ok(done);
-            }
-            create_once(
-                conn,
-                user,
-                &new,
-                key.as_ref(),
-                rules,
-                now,
-                |conn, listed| {
-                    let friends = match presence::nearby_seen_now(
+    let in_memory = match store.backend() {
+        crate::Backend::Postgres => crate::fast_checkin::decide_in_memory(
+            &hot,
+            user,
+            &new,
+            key.clone(),
+            rules,
+            now,
+            radius_m,
+            respond,
+        )?,
+        crate::Backend::Sqlite => None,
+    };
+    let decided = match in_memory {
+        Some(decided) => Some(decided),
+        None => {
+            let (hot, new, key) = (std::sync::Arc::clone(&hot), new.clone(), key.clone());
+            store
+                .run(move |conn| {
+                    crate::fast_checkin::decide(
+                        conn, &hot, user, &new, key, rules, now, radius_m, respond,
+                    )
+                })
+                .await?
+        }
+    };
+    let (answer, seen) = match decided {
+        Some(decided) => writer.write(decided).await?,
+        None => {
+            store
+                .run(move |conn| {
+                    create_once(
                         conn,
-                        &hot,
-                        &listed.owner,
-                        radius_m,
+                        user,
+                        &new,
+                        key.as_ref(),
+                        rules,
                         now,
-                    )? {
-                        presence::Nearby::Friends(friends) => friends,
-                        presence::Nearby::NoPresence | presence::Nearby::SharingOff => Vec::new(),
-                    };
-                    respond(listed, friends)
-                },
-            )
-            .map(|answer| (answer, Vec::new()))
-        })
-        .await?;
+                        |conn, listed| {
+                            let friends = match presence::nearby_seen_now(
+                                conn,
+                                &hot,
+                                &listed.owner,
+                                radius_m,
+                                now,
+                            )? {
+                                presence::Nearby::Friends(friends) => friends,
+                                presence::Nearby::NoPresence | presence::Nearby::SharingOff => {
+                                    Vec::new()
+                                }
+                            };
+                            respond(listed, friends)
+                        },
+                    )
+                    .map(|answer| (answer, Vec::new()))
+                })
+                .await?
+        }
+    };
     recorder.record(seen, now)?;
     Ok(answer)
 }
 
+/// Checks in once per idempotency key, in one transaction: claims the key (a concurrent
+/// retry waits, then replays), records the check-in, renders the answer with `respond` (which
+/// may read more, such as the friends nearby) and stores it under the key. A refusal
+/// (`too_far_from_venue`, `impossible_travel`, `idempotency_key_reused`) is an error, so the
+/// transaction and the claimed key roll back and a corrected retry is accepted.
 pub fn create_once(
     conn: &mut DbConnection,
     user: UserId,

@@ -1019,6 +1019,16 @@ impl Hot {
             .get_or_load(user.raw(), || crate::users::find(conn, user).map(Arc::new))
     }
 
+    /// `user` (unsuspended), if cached.
+    pub fn cached_user(&self, user: UserId) -> Option<Arc<User>> {
+        self.users.get(user.raw())
+    }
+
+    /// A venue, if cached.
+    pub fn cached_venue(&self, venue: vicinity_domain::VenueId) -> Option<Arc<Venue>> {
+        self.venues.get(venue.raw())
+    }
+
     /// A venue, from the cache or read through `conn`.
     pub fn venue(
         &self,

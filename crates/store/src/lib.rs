@@ -26,6 +26,7 @@ pub mod fast_checkin;
 pub mod hot;
 pub mod maintenance;
 mod migrations;
+mod prepared;
 pub mod presence;
 pub mod schema;
 pub mod social;

@@ -587,3 +587,279 @@ fn queued_access_log_views_are_committed_by_a_flush() {
         store.close(std::time::Duration::from_secs(5));
     }
 }
+
+/// Check-ins decided by the read model and written together (PostgreSQL only: on SQLite the
+/// read model does not decide check-ins): one statement settles each check-in on its own,
+/// created, replayed under its key, refused for a reused key or gone with its person; a batch
+/// the database refuses as a whole (a venue deleted meanwhile) is written one by one, so only
+/// that check-in fails; and the writer keeps a person's check-ins apart and in order.
+#[test]
+fn check_ins_written_together_are_settled_one_by_one() {
+    use vicinity_store::checkins::{Answer, IdempotencyKey};
+    use vicinity_store::fast_checkin::{self, Decided, Writer};
+    use vicinity_store::schema::{changes, checkins as checkin_rows, presence as presence_rows};
+
+    let Some(db) = TestDatabase::postgres("check_ins_written_together") else {
+        return;
+    };
+    let store = Store::connect(db.url(), &PoolOptions::default()).unwrap();
+    store.migrate().unwrap();
+    let now = Utc::now();
+    let rules = PresenceRules::default();
+    let centre = Point::new(45.4642, 9.19).unwrap();
+    let (people, venue, doomed) = store
+        .run_blocking(|conn| {
+            let people: Vec<User> = (0..8)
+                .map(|i| person(conn, &format!("walker{i}"), PrecisionLevel::Exact))
+                .collect();
+            let mut place = |name: &str, at: Point| {
+                let details = VenueDetails {
+                    name: VenueName::parse(name).unwrap(),
+                    category_id: "coffee".into(),
+                    address: Address::default(),
+                    phone: None,
+                    url: None,
+                };
+                match venues::create(conn, &details, at, None, true, now).unwrap() {
+                    venues::Created::Venue(venue) => *venue,
+                    other => panic!("{other:?}"),
+                }
+            };
+            let venue = place("Bar Luce", centre);
+            let doomed = place("Closing Down", centre.destination(90.0, 300.0));
+            Ok((people, venue, doomed))
+        })
+        .unwrap();
+    store.start_read_model().unwrap();
+    let ready_by = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !store.hot().is_ready() {
+        assert!(
+            std::time::Instant::now() < ready_by,
+            "the model never loaded"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let decide = |who: &User, at: &Venue, key: Option<(&str, &str)>, shout: &str| -> Decided {
+        let new = NewCheckIn {
+            venue_id: at.id,
+            location: at.location.destination(0.0, 20.0),
+            accuracy_m: Some(10.0),
+            shout: Some(shout.to_owned()),
+            visibility: Some(Visibility::Friends),
+            created_at: now,
+        };
+        let key = key.map(|(key, hash)| IdempotencyKey {
+            key: key.into(),
+            request_hash: hash.into(),
+        });
+        let hot = std::sync::Arc::clone(store.hot());
+        store
+            .run_blocking(|conn| {
+                fast_checkin::decide(
+                    conn,
+                    &hot,
+                    who.id,
+                    &new,
+                    key,
+                    rules,
+                    now,
+                    1_000.0,
+                    |l, _| {
+                        Ok(format!(
+                            "answer for {}",
+                            l.checkin.shout.unwrap_or_default()
+                        ))
+                    },
+                )
+            })
+            .unwrap()
+            .expect("the read model decides on PostgreSQL")
+    };
+    let write = |decided: Vec<Decided>| {
+        store
+            .run_blocking(|conn| Ok(fast_checkin::write(conn, decided)))
+            .unwrap()
+    };
+    let created = |answer: &Result<(Answer, _), _>| match answer {
+        Ok((Answer::Created { response, .. }, _)) => response.clone(),
+        other => panic!("expected a new check-in, got {other:?}"),
+    };
+    let rows_of = |who: &User| -> Vec<String> {
+        store
+            .run_blocking(|conn| {
+                use diesel::prelude::*;
+                Ok(checkin_rows::table
+                    .filter(checkin_rows::user_id.eq(who.id.raw()))
+                    .select(checkin_rows::shout.assume_not_null())
+                    .order(checkin_rows::shout)
+                    .load::<String>(conn)?)
+            })
+            .unwrap()
+    };
+
+    // Earlier requests under the keys "b" and "c".
+    let first = write(vec![decide(
+        &people[1],
+        &venue,
+        Some(("b", "hash-b")),
+        "first b",
+    )]);
+    assert!(!first.together, "one check-in is written alone");
+    assert_eq!(created(&first.answers[0]), "answer for first b");
+    let first_c = write(vec![decide(
+        &people[2],
+        &venue,
+        Some(("c", "hash-c")),
+        "first c",
+    )]);
+    created(&first_c.answers[0]);
+
+    // Together: a new key, a retry of "b", "c" reused for another check-in, a person deleted
+    // after the decision, and no key at all.
+    let batch = vec![
+        decide(&people[0], &venue, Some(("a", "hash-a")), "zero"),
+        decide(&people[1], &venue, Some(("b", "hash-b")), "retry b"),
+        decide(&people[2], &venue, Some(("c", "hash-other")), "another c"),
+        decide(&people[3], &venue, Some(("d", "hash-d")), "three"),
+        decide(&people[4], &venue, None, "four"),
+    ];
+    store
+        .run_blocking(|conn| users::delete(conn, people[3].id))
+        .unwrap();
+    let outcomes = write(batch);
+    assert!(
+        outcomes.together,
+        "distinct people are written in one statement"
+    );
+    let answers = &outcomes.answers;
+    assert_eq!(created(&answers[0]), "answer for zero");
+    match &answers[1] {
+        Ok((Answer::Replay { status, response }, seen)) => {
+            assert_eq!((*status, response.as_str()), (201, "answer for first b"));
+            assert!(seen.is_empty());
+        }
+        other => panic!("expected a replay, got {other:?}"),
+    }
+    assert!(
+        matches!(
+            &answers[2],
+            Err(vicinity_store::StoreError::Refused(
+                "idempotency_key_reused",
+                _
+            ))
+        ),
+        "{:?}",
+        answers[2]
+    );
+    assert!(
+        matches!(&answers[3], Err(vicinity_store::StoreError::NotFound)),
+        "{:?}",
+        answers[3]
+    );
+    assert_eq!(created(&answers[4]), "answer for four");
+    assert_eq!(rows_of(&people[0]), ["zero"]);
+    assert_eq!(rows_of(&people[1]), ["first b"]);
+    assert_eq!(rows_of(&people[2]), ["first c"]);
+    assert_eq!(rows_of(&people[3]), Vec::<String>::new());
+    assert_eq!(rows_of(&people[4]), ["four"]);
+    // Each new check-in moved its person, in the database and (through the change it wrote)
+    // in this instance's read model, and the feed tells the other instances.
+    for who in [&people[0], &people[4]] {
+        let id = match &answers[if who.id == people[0].id { 0 } else { 4 }] {
+            Ok((Answer::Created { id, .. }, _)) => id.raw(),
+            other => panic!("{other:?}"),
+        };
+        let located = store
+            .hot()
+            .presence_of(who.id)
+            .expect("present in the model");
+        assert_eq!(located.checkin, Some(id));
+        assert_eq!(located.venue, Some(venue.id.raw()));
+        let (stored, announced): (Option<i64>, i64) = store
+            .run_blocking(|conn| {
+                use diesel::prelude::*;
+                let stored = presence_rows::table
+                    .find(who.id.raw())
+                    .select(presence_rows::checkin_id)
+                    .first::<Option<i64>>(conn)?;
+                let announced = changes::table
+                    .filter(changes::subject.eq(who.id.raw()))
+                    .filter(changes::payload.like(format!("P {} %", who.id.raw())))
+                    .count()
+                    .get_result(conn)?;
+                Ok((stored, announced))
+            })
+            .unwrap();
+        assert_eq!(stored, Some(id));
+        assert_eq!(announced, 1);
+    }
+
+    // A venue deleted between decision and write fails the statement for all; each is then
+    // written on its own and only that check-in fails.
+    let batch = vec![
+        decide(&people[5], &venue, Some(("e", "hash-e")), "five"),
+        decide(&people[6], &doomed, Some(("f", "hash-f")), "six"),
+    ];
+    store
+        .run_blocking(|conn| venues::delete(conn, doomed.id))
+        .unwrap();
+    let outcomes = write(batch);
+    assert!(!outcomes.together);
+    assert_eq!(created(&outcomes.answers[0]), "answer for five");
+    assert!(
+        matches!(
+            &outcomes.answers[1],
+            Err(vicinity_store::StoreError::NotFound)
+        ),
+        "{:?}",
+        outcomes.answers[1]
+    );
+    assert_eq!(rows_of(&people[6]), Vec::<String>::new());
+
+    // Through the writer, concurrently: a person's two check-ins are both written, in order,
+    // and eight requests with one key make one check-in.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let writer = Writer::start(store.clone());
+        let mut pending = Vec::new();
+        for (i, who) in [&people[0], &people[4], &people[0]].into_iter().enumerate() {
+            let decided = decide(
+                who,
+                &venue,
+                Some((&format!("w{i}"), "hash")),
+                &format!("w{i}"),
+            );
+            pending.push(tokio::spawn({
+                let writer = writer.clone();
+                async move { writer.write(decided).await }
+            }));
+        }
+        for _ in 0..8 {
+            let decided = decide(&people[7], &venue, Some(("same", "hash-same")), "seven");
+            pending.push(tokio::spawn({
+                let writer = writer.clone();
+                async move { writer.write(decided).await }
+            }));
+        }
+        let mut replays = 0;
+        for task in pending {
+            match task.await.unwrap() {
+                Ok((Answer::Created { .. }, _)) => {}
+                Ok((Answer::Replay { response, .. }, _)) => {
+                    assert_eq!(response, "answer for seven");
+                    replays += 1;
+                }
+                Err(error) => panic!("{error}"),
+            }
+        }
+        assert_eq!(replays, 7);
+    });
+    assert_eq!(rows_of(&people[0]), ["w0", "w2", "zero"]);
+    assert_eq!(rows_of(&people[4]), ["four", "w1"]);
+    assert_eq!(rows_of(&people[7]), ["seven"]);
+    drop(runtime);
+    store.close(std::time::Duration::from_secs(5));
+}

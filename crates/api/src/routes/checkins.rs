@@ -207,6 +207,7 @@ pub async fn create_checkin(
     };
     let answer = checkins::check_in(
         &state.store,
+        &state.checkin_writer,
         &state.recorder,
         me,
         new,
