@@ -72,6 +72,8 @@ pub async fn request_context(
         http.method = %req.method(),
         http.path = %req.path(),
     );
+    // A probe's 503 is its answer ("not ready yet", while the read model loads), not a fault.
+    let probe = matches!(req.path(), "/readyz" | "/healthz");
     let started = Instant::now();
     let outcome = REQUEST_ID
         .scope(request_id.clone(), next.call(req))
@@ -97,7 +99,7 @@ pub async fn request_context(
     let status = res.status().as_u16();
     let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
     let _entered = span.enter();
-    if status >= 500 {
+    if status >= 500 && !probe {
         tracing::error!(http.status = status, latency_ms, "request failed");
     } else {
         tracing::info!(http.status = status, latency_ms, "request finished");
