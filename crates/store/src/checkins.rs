@@ -210,7 +210,8 @@ pub async fn check_in(
 ) -> Result<Answer, StoreError> {
     let hot = std::sync::Arc::clone(store.hot());
     let in_memory = match store.backend() {
-        crate::Backend::Postgres => crate::fast_checkin::decide_in_memory(
+        crate::Backend::Postgres => crate::fast_checkin::decide(
+            None,
             &hot,
             user,
             &new,
@@ -229,7 +230,15 @@ pub async fn check_in(
             store
                 .run(move |conn| {
                     crate::fast_checkin::decide(
-                        conn, &hot, user, &new, key, rules, now, radius_m, respond,
+                        Some(conn),
+                        &hot,
+                        user,
+                        &new,
+                        key,
+                        rules,
+                        now,
+                        radius_m,
+                        respond,
                     )
                 })
                 .await?

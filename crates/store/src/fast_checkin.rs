@@ -178,13 +178,16 @@ impl Decided {
 }
 
 /// Decides a check-in as [`crate::checkins::create_once`] would, from the read model, reading
-/// through `conn` what it has not cached; `Ok(None)` when this path does not apply (SQLite, or
-/// the model is not ready) and the caller must use `create_once`. `respond` renders the answer
+/// through `conn` what it has not cached. `Ok(None)` when this path does not apply (SQLite, or
+/// the model is not ready) and the caller must use `create_once`. With no connection the
+/// decision comes from memory alone, and `Ok(None)` may also mean that something must be read
+/// first: try again with one. Most check-ins are by people the model knows, at venues it knows,
+/// and are decided without waiting for a thread and a connection. `respond` renders the answer
 /// from the check-in and the friends nearby. A refusal (`too_far_from_venue`,
 /// `impossible_travel`, a missing venue) is an error.
 #[expect(clippy::too_many_arguments, reason = "a check-in's parameters")]
 pub fn decide(
-    conn: &mut DbConnection,
+    conn: Option<&mut DbConnection>,
     hot: &Hot,
     user: UserId,
     new: &NewCheckIn,
@@ -194,34 +197,13 @@ pub fn decide(
     radius_m: f64,
     respond: impl FnOnce(Listed, Vec<NearbyFriend>) -> Result<String, StoreError>,
 ) -> Result<Option<Decided>, StoreError> {
-    if !matches!(conn, DbConnection::Pg(_)) {
-        return Ok(None);
-    }
-    let reads = Reads::Database(conn);
-    Ok(
-        match decide_with(reads, hot, user, new, key, rules, now, radius_m, respond)? {
-            Decision::Decided(decided) => Some(*decided),
-            Decision::NotHere | Decision::NeedsDatabase => None,
+    let reads = match conn {
+        None => Reads::CacheOnly,
+        Some(conn) => match conn {
+            DbConnection::Pg(_) => Reads::Database(conn),
+            DbConnection::Sqlite(_) => return Ok(None),
         },
-    )
-}
-
-/// [`decide`] from what the read model holds in memory, without a connection: `Ok(None)` when
-/// something must be read first (or the model is not ready), and then `decide` does it. Most
-/// check-ins are by people the model knows, at venues it knows, and so are decided without
-/// waiting for a thread and a connection. For PostgreSQL only, as `decide`.
-#[expect(clippy::too_many_arguments, reason = "a check-in's parameters")]
-pub fn decide_in_memory(
-    hot: &Hot,
-    user: UserId,
-    new: &NewCheckIn,
-    key: Option<IdempotencyKey>,
-    rules: PresenceRules,
-    now: DateTime<Utc>,
-    radius_m: f64,
-    respond: impl FnOnce(Listed, Vec<NearbyFriend>) -> Result<String, StoreError>,
-) -> Result<Option<Decided>, StoreError> {
-    let reads = Reads::CacheOnly;
+    };
     Ok(
         match decide_with(reads, hot, user, new, key, rules, now, radius_m, respond)? {
             Decision::Decided(decided) => Some(*decided),

@@ -59,6 +59,21 @@ fn person(conn: &mut DbConnection, name: &str, level: PrecisionLevel) -> User {
     users::update_profile(conn, user.id, &changes, Utc::now()).unwrap()
 }
 
+/// A new coffee place named `name` at `at`.
+fn coffee_place(conn: &mut DbConnection, name: &str, at: Point) -> Venue {
+    let details = VenueDetails {
+        name: VenueName::parse(name).unwrap(),
+        category_id: "coffee".into(),
+        address: Address::default(),
+        phone: None,
+        url: None,
+    };
+    match venues::create(conn, &details, at, None, true, Utc::now()).unwrap() {
+        venues::Created::Venue(venue) => *venue,
+        other => panic!("{other:?}"),
+    }
+}
+
 #[test]
 fn both_plans_equal_a_brute_force_scan() {
     on_each_database("both_plans_equal_a_brute_force_scan", |conn| {
@@ -326,17 +341,7 @@ fn the_read_model_answers_as_the_database_does_through_every_change() {
                 let venues: Vec<Venue> = (0..6)
                     .map(|i| {
                         let at = centre.destination(60.0 * f64::from(i), 1_500.0 * f64::from(i));
-                        let details = VenueDetails {
-                            name: VenueName::parse(&format!("Place {i}")).unwrap(),
-                            category_id: "coffee".into(),
-                            address: Address::default(),
-                            phone: None,
-                            url: None,
-                        };
-                        match venues::create(conn, &details, at, None, true, now).unwrap() {
-                            venues::Created::Venue(venue) => *venue,
-                            other => panic!("{other:?}"),
-                        }
+                        coffee_place(conn, &format!("Place {i}"), at)
                     })
                     .collect();
                 Ok((people, venues))
@@ -612,21 +617,8 @@ fn check_ins_written_together_are_settled_one_by_one() {
             let people: Vec<User> = (0..8)
                 .map(|i| person(conn, &format!("walker{i}"), PrecisionLevel::Exact))
                 .collect();
-            let mut place = |name: &str, at: Point| {
-                let details = VenueDetails {
-                    name: VenueName::parse(name).unwrap(),
-                    category_id: "coffee".into(),
-                    address: Address::default(),
-                    phone: None,
-                    url: None,
-                };
-                match venues::create(conn, &details, at, None, true, now).unwrap() {
-                    venues::Created::Venue(venue) => *venue,
-                    other => panic!("{other:?}"),
-                }
-            };
-            let venue = place("Bar Luce", centre);
-            let doomed = place("Closing Down", centre.destination(90.0, 300.0));
+            let venue = coffee_place(conn, "Bar Luce", centre);
+            let doomed = coffee_place(conn, "Closing Down", centre.destination(90.0, 300.0));
             Ok((people, venue, doomed))
         })
         .unwrap();
@@ -656,7 +648,7 @@ fn check_ins_written_together_are_settled_one_by_one() {
         store
             .run_blocking(|conn| {
                 fast_checkin::decide(
-                    conn,
+                    Some(conn),
                     &hot,
                     who.id,
                     &new,
