@@ -302,6 +302,21 @@ pub struct Entry {
     pub key: (i64, i64),
 }
 
+/// [`entries`] as the endpoint reads them: the views this instance has answered but not yet
+/// committed are committed first, so a person always sees every view it answered.
+pub async fn entries_now(
+    store: &Store,
+    recorder: &Recorder,
+    subject: UserId,
+    after: Option<(i64, i64)>,
+    limit: usize,
+) -> Result<Vec<Entry>, StoreError> {
+    recorder.flush().await?;
+    store
+        .run(move |conn| entries(conn, subject, after, limit))
+        .await
+}
+
 /// Who saw `subject`, most recent first, continuing after `(last_at µs, viewer id)`.
 pub fn entries(
     conn: &mut DbConnection,

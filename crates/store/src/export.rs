@@ -43,6 +43,19 @@ fn all_pages<T>(
     }
 }
 
+/// [`gather`] as the endpoint does it: in one transaction, with the access-log views this
+/// instance still holds committed first.
+pub async fn gather_now(
+    store: &crate::Store,
+    recorder: &access_log::Recorder,
+    user_id: UserId,
+) -> Result<AccountData, StoreError> {
+    recorder.flush().await?;
+    store
+        .run(move |conn| crate::transaction(conn, |conn| gather(conn, user_id)))
+        .await
+}
+
 /// Gathers all of `user_id`'s data (in the caller's transaction, for a consistent picture).
 pub fn gather(conn: &mut DbConnection, user_id: UserId) -> Result<AccountData, StoreError> {
     let me = user_id;

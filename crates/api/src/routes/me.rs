@@ -188,12 +188,7 @@ pub async fn export(
         ));
     }
     let me = caller.user_id;
-    // The export includes the access log, with the views still queued.
-    state.recorder.flush().await?;
-    let data = state
-        .store
-        .run(move |conn| vicinity_store::transaction(conn, |conn| export::gather(conn, me)))
-        .await?;
+    let data = export::gather_now(&state.store, &state.recorder, me).await?;
     let export = Export {
         exported_at: Utc::now(),
         user: SelfUser::from(&data.user),

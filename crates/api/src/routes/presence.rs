@@ -350,13 +350,14 @@ pub async fn access_log(
         50,
         100,
     )?;
-    let (after, limit) = (page.after, page.limit);
-    // Views this instance has answered but not yet committed are part of the log.
-    state.recorder.flush().await?;
-    let mut entries = state
-        .store
-        .run(move |conn| access_log::entries(conn, me, after, limit + 1))
-        .await?;
+    let mut entries = access_log::entries_now(
+        &state.store,
+        &state.recorder,
+        me,
+        page.after,
+        page.limit + 1,
+    )
+    .await?;
     let next_cursor = page.finish(&state.cursors, &mut entries, |entry| entry.key);
     Ok(HttpResponse::Ok().json(AccessPage {
         items: entries.into_iter().map(AccessEntry::from).collect(),
