@@ -472,7 +472,7 @@ type Job = (Decided, Reply);
 
 /// Writes decided check-ins in batches: whatever queued while the statements ran goes into
 /// the next. No check-in waits for company: with nothing else queued it is written alone at
-/// once, so a lone check-in costs what it did before, and under load the batches grow by
+/// once, so a lone check-in does not wait, and under load the batches grow by
 /// themselves. Up to [`LANES`] statements run at once; a person is in at most one of them,
 /// so their check-ins are written one after another, in the order they came.
 #[derive(Clone)]
