@@ -17,6 +17,7 @@
 //! replays), and the venue (its foreign key: deleted meanwhile means 404).
 
 use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::LazyLock;
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
@@ -36,12 +37,56 @@ use crate::schema::idempotency_keys;
 use crate::time::{from_micros, to_micros};
 use crate::{DbConnection, Store, StoreError, new_key};
 
-/// Check-ins of distinct people, one element of each array per check-in, and a row per
-/// check-in in the answer. For each: the person must exist unsuspended (locked `FOR SHARE`), the
-/// key is claimed with the answer, and only a check-in whose key was claimed (or that has none)
-/// is inserted, moves its person and appends its change. People are locked in id order, so two
-/// statements (from two instances) cannot deadlock on them.
-const STATEMENT: &str = "
+/// One check-in, with `{claim}` standing for how the key is claimed.
+const ALONE: &str = "
+WITH person AS (
+    SELECT id, location_precision FROM users
+    WHERE id = $1 AND suspended_at IS NULL
+    FOR SHARE
+), claim AS (
+    {claim}
+), ins AS (
+    INSERT INTO checkins (id, user_id, venue_id, lat, lng, accuracy_m, shout, visibility,
+                          created_at, received_at)
+    SELECT $6, user_id, $7, $8, $9, $10, $11, $12, $13, $5 FROM claim
+    RETURNING id, user_id
+), pres AS (
+    INSERT INTO presence (user_id, lat, lng, accuracy_m, cell, venue_id, checkin_id,
+                          updated_at, expires_at)
+    SELECT user_id, $8, $9, $10, $14, $7, id, $13, $15 FROM ins WHERE $16
+    ON CONFLICT (user_id) DO UPDATE SET
+        lat = EXCLUDED.lat, lng = EXCLUDED.lng, accuracy_m = EXCLUDED.accuracy_m,
+        cell = EXCLUDED.cell, venue_id = EXCLUDED.venue_id, checkin_id = EXCLUDED.checkin_id,
+        updated_at = EXCLUDED.updated_at, expires_at = EXCLUDED.expires_at
+    RETURNING user_id
+), feed AS (
+    INSERT INTO changes (payload, created_at, subject)
+    SELECT $17 || person.location_precision || ' 0', $5, $1 FROM pres, person
+    RETURNING seq, payload
+)
+SELECT $6 AS id,
+       EXISTS (SELECT FROM ins) AS inserted,
+       (SELECT seq FROM feed) AS seq,
+       (SELECT payload FROM feed) AS payload";
+
+/// Claiming a key: the answer is stored with it, in the same statement.
+const CLAIM_KEY: &str = "
+    INSERT INTO idempotency_keys (user_id, key, request_hash, status, response, created_at)
+    SELECT id, $2, $3, 201, $4, $5 FROM person
+    ON CONFLICT DO NOTHING
+    RETURNING user_id";
+
+/// Without a key there is nothing to claim (`$2`–`$4` go unused).
+const NO_KEY: &str = "SELECT id AS user_id FROM person";
+
+/// [`ALONE`] with a key to claim, and without; each is prepared once per connection.
+static ALONE_WITH_KEY: LazyLock<String> = LazyLock::new(|| ALONE.replace("{claim}", CLAIM_KEY));
+static ALONE_WITHOUT_KEY: LazyLock<String> = LazyLock::new(|| ALONE.replace("{claim}", NO_KEY));
+
+/// Check-ins of distinct people, as [`ALONE`] does each, with its parameters as arrays (one
+/// element per check-in) and a row per check-in in the answer. People are locked in id order,
+/// so two batches (from two instances) cannot deadlock on them.
+const TOGETHER: &str = "
 WITH input AS (
     SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::bigint[],
                          $6::bigint[], $7::bigint[], $8::float8[], $9::float8[], $10::float8[],
@@ -99,7 +144,7 @@ SELECT input.id,
        feed.payload
 FROM input LEFT JOIN feed ON feed.subject = input.user_id";
 
-/// The friends a check-in's answer showed, for their access logs.
+/// What the person saw, to record in their friends' access logs before answering.
 pub type Seen = Vec<View>;
 
 /// A check-in the read model has decided in full (checks passed, answer rendered): what is
@@ -123,6 +168,13 @@ pub struct Decided {
     sets_presence: bool,
     /// The change row's payload up to the owner's sharing level, which the statement reads.
     prefix: String,
+}
+
+impl Decided {
+    /// The person checking in: a batch holds at most one check-in per person.
+    pub fn user(&self) -> i64 {
+        self.user
+    }
 }
 
 /// Decides a check-in as [`crate::checkins::create_once`] would, from the read model, reading
@@ -310,51 +362,77 @@ pub struct Outcomes {
 /// deleted meanwhile fails the whole of it), each is written on its own, so one check-in's
 /// failure is its own.
 pub fn write(conn: &mut DbConnection, decided: Vec<Decided>) -> Outcomes {
-    let count = decided.len();
-    match statement(conn, &decided) {
-        Ok(rows) => Outcomes {
-            answers: decided
-                .into_iter()
-                .zip(rows)
-                .map(|(one, row)| settle(conn, one, row))
-                .collect(),
-            together: count > 1,
-        },
-        Err(error) if count == 1 => Outcomes {
-            answers: vec![Err(error)],
-            together: false,
-        },
-        Err(error) => {
-            tracing::debug!(%error, count, "check-ins written one by one");
-            Outcomes {
-                answers: decided.into_iter().map(|one| alone(conn, one)).collect(),
-                together: false,
+    let batched = match decided.len() {
+        0 | 1 => None,
+        _ => match write_together(conn, &decided) {
+            Ok(rows) => Some(rows),
+            Err(error) => {
+                tracing::debug!(%error, count = decided.len(), "check-ins written one by one");
+                None
             }
-        }
-    }
+        },
+    };
+    let together = batched.is_some();
+    let answers = match batched {
+        Some(rows) => decided
+            .into_iter()
+            .zip(rows)
+            .map(|(one, row)| settle(conn, one, row))
+            .collect(),
+        None => decided
+            .into_iter()
+            .map(|one| {
+                let row = write_alone(conn, &one)?;
+                settle(conn, one, row)
+            })
+            .collect(),
+    };
+    Outcomes { answers, together }
 }
 
-/// One check-in in a statement of its own.
-fn alone(conn: &mut DbConnection, one: Decided) -> Result<(Answer, Seen), StoreError> {
-    let row = statement(conn, std::slice::from_ref(&one))?
-        .pop()
-        .ok_or_else(lost_row)?;
-    settle(conn, one, row)
+/// One check-in in one statement.
+fn write_alone(conn: &mut DbConnection, one: &Decided) -> Result<Row, StoreError> {
+    let DbConnection::Pg(pg) = conn else {
+        return Err(StoreError::Unavailable(
+            "a decided check-in needs PostgreSQL".into(),
+        ));
+    };
+    let sql: &'static str = if one.key.is_some() {
+        &ALONE_WITH_KEY
+    } else {
+        &ALONE_WITHOUT_KEY
+    };
+    Prepared::new(sql)
+        .bind::<BigInt, _>(one.user)
+        .bind::<Nullable<Text>, _>(one.key.as_ref().map(|k| k.key.as_str()))
+        .bind::<Nullable<Text>, _>(one.key.as_ref().map(|k| k.request_hash.as_str()))
+        .bind::<Text, _>(one.response.as_str())
+        .bind::<BigInt, _>(one.received_at)
+        .bind::<BigInt, _>(one.id)
+        .bind::<BigInt, _>(one.venue)
+        .bind::<Double, _>(one.lat)
+        .bind::<Double, _>(one.lng)
+        .bind::<Nullable<Double>, _>(one.accuracy_m)
+        .bind::<Nullable<Text>, _>(one.shout.as_deref())
+        .bind::<Text, _>(one.visibility)
+        .bind::<BigInt, _>(one.created_at)
+        .bind::<BigInt, _>(one.cell)
+        .bind::<BigInt, _>(one.expires_at)
+        .bind::<Bool, _>(one.sets_presence)
+        .bind::<Text, _>(one.prefix.as_str())
+        .get_result::<Row>(pg)
+        .map_err(venue_gone)
 }
 
-fn lost_row() -> StoreError {
-    StoreError::Corrupt("the check-in statement lost a row of its input".into())
-}
-
-/// [`STATEMENT`] for check-ins of distinct people; a row for each, in the order given.
-fn statement(conn: &mut DbConnection, all: &[Decided]) -> Result<Vec<Row>, StoreError> {
+/// Several check-ins (distinct people) in one statement, in the order given.
+fn write_together(conn: &mut DbConnection, all: &[Decided]) -> Result<Vec<Row>, StoreError> {
     let DbConnection::Pg(pg) = conn else {
         return Err(StoreError::Unavailable(
             "decided check-ins need PostgreSQL".into(),
         ));
     };
     let column = |f: fn(&Decided) -> i64| all.iter().map(f).collect::<Vec<i64>>();
-    let mut written: HashMap<i64, Row> = Prepared::new(STATEMENT)
+    let mut written: HashMap<i64, Row> = Prepared::new(TOGETHER)
         .bind::<Array<BigInt>, _>(column(|d| d.user))
         .bind::<Array<Nullable<Text>>, _>(
             all.iter()
@@ -388,7 +466,11 @@ fn statement(conn: &mut DbConnection, all: &[Decided]) -> Result<Vec<Row>, Store
         .map(|w| (w.id, w))
         .collect();
     all.iter()
-        .map(|d| written.remove(&d.id).ok_or_else(lost_row))
+        .map(|d| {
+            written.remove(&d.id).ok_or_else(|| {
+                StoreError::Corrupt("the check-in statement lost a row of its input".into())
+            })
+        })
         .collect()
 }
 
