@@ -37,7 +37,10 @@ use crate::schema::idempotency_keys;
 use crate::time::{from_micros, to_micros};
 use crate::{DbConnection, Store, StoreError, new_key};
 
-/// One check-in, with `{claim}` standing for how the key is claimed.
+/// One check-in, with `{claim}` standing for how the key is claimed. [`TOGETHER`] would write
+/// a lone check-in too, but its arrays, joins and CTE scans cost a lone check-in about a fifth
+/// of its throughput (one connection, four interleaved runs each: 19.0 % of pgbench against
+/// 23.7 % with this statement), and a check-in is alone whenever the load is light.
 const ALONE: &str = "
 WITH person AS (
     SELECT id, location_precision FROM users
@@ -144,7 +147,7 @@ SELECT input.id,
        feed.payload
 FROM input LEFT JOIN feed ON feed.subject = input.user_id";
 
-/// What the person saw, to record in their friends' access logs before answering.
+/// The friends a check-in's answer showed, for their access logs.
 pub type Seen = Vec<View>;
 
 /// A check-in the read model has decided in full (checks passed, answer rendered): what is
@@ -168,13 +171,6 @@ pub struct Decided {
     sets_presence: bool,
     /// The change row's payload up to the owner's sharing level, which the statement reads.
     prefix: String,
-}
-
-impl Decided {
-    /// The person checking in: a batch holds at most one check-in per person.
-    pub fn user(&self) -> i64 {
-        self.user
-    }
 }
 
 /// Decides a check-in as [`crate::checkins::create_once`] would, from the read model, reading
