@@ -2,16 +2,19 @@
 //! precision, so that a person can check (DESIGN.md §5). Views are counted per subject, viewer,
 //! channel and UTC day, with the precision of the latest view.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
+use diesel::result::{DatabaseErrorKind, Error as DieselError};
+use diesel::sql_types::{Array, BigInt, Text};
 use diesel::upsert::excluded;
 use tokio::sync::{mpsc, oneshot};
 use vicinity_domain::{User, UserId};
 
+use crate::prepared::Prepared;
 use crate::presence::NearbyFriend;
 use crate::schema::{location_access, users};
 use crate::time::{from_micros, to_micros};
@@ -75,45 +78,121 @@ struct Counted {
     last_at: i64,
 }
 
-/// Adds counted views in one upsert; each (subject, viewer, channel, day) at most once.
+/// Adds counted views, each (subject, viewer, channel, day) at most once. Views of someone
+/// deleted meanwhile are dropped (their rows went with them): the rest are still written.
 fn record_counted(conn: &mut DbConnection, counted: &[Counted]) -> Result<(), StoreError> {
+    match upsert(conn, counted) {
+        Err(StoreError::Database(DieselError::DatabaseError(
+            DatabaseErrorKind::ForeignKeyViolation,
+            _,
+        ))) => {
+            let people: Vec<i64> = counted
+                .iter()
+                .flat_map(|c| [c.view.subject.raw(), c.view.viewer.raw()])
+                .collect::<HashSet<_>>()
+                .into_iter()
+                .collect();
+            let mut alive = HashSet::new();
+            for chunk in people.chunks(CHUNK) {
+                let found: Vec<i64> = users::table
+                    .filter(users::id.eq_any(chunk))
+                    .select(users::id)
+                    .load(conn)?;
+                alive.extend(found);
+            }
+            let kept: Vec<Counted> = counted
+                .iter()
+                .filter(|c| {
+                    alive.contains(&c.view.subject.raw()) && alive.contains(&c.view.viewer.raw())
+                })
+                .copied()
+                .collect();
+            upsert(conn, &kept)
+        }
+        other => other,
+    }
+}
+
+/// The most rows one SQLite statement carries: seven values each, under SQLite's 32,766.
+const CHUNK: usize = 4_000;
+
+/// On PostgreSQL one statement over arrays, whatever the number of rows (a multi-row VALUES
+/// stops at 65,535 values, 9,362 rows), planned once per connection. Rows are taken in key
+/// order, so two instances upserting the same rows cannot deadlock; the count adds up, and
+/// the latest view (by time, across instances) sets when and at what precision.
+const UPSERT: &str = "
+INSERT INTO location_access (subject_id, viewer_id, via, day, precision, views, last_at)
+SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::bigint[], $5::text[],
+                     $6::bigint[], $7::bigint[])
+    AS i(subject_id, viewer_id, via, day, precision, views, last_at)
+ORDER BY subject_id, viewer_id, via, day
+ON CONFLICT (subject_id, viewer_id, via, day) DO UPDATE SET
+    views = location_access.views + EXCLUDED.views,
+    precision = CASE WHEN EXCLUDED.last_at >= location_access.last_at
+                     THEN EXCLUDED.precision ELSE location_access.precision END,
+    last_at = GREATEST(location_access.last_at, EXCLUDED.last_at)";
+
+fn upsert(conn: &mut DbConnection, counted: &[Counted]) -> Result<(), StoreError> {
     if counted.is_empty() {
         return Ok(());
     }
-    let rows: Vec<_> = counted
-        .iter()
-        .map(|c| {
-            (
-                location_access::subject_id.eq(c.view.subject.raw()),
-                location_access::viewer_id.eq(c.view.viewer.raw()),
-                location_access::via.eq(c.view.via.as_str()),
-                location_access::day.eq(c.day),
-                location_access::precision.eq(c.view.precision),
-                location_access::views.eq(c.count),
-                location_access::last_at.eq(c.last_at),
-            )
-        })
-        .collect();
-    let update = (
-        location_access::views.eq(location_access::views + excluded(location_access::views)),
-        location_access::last_at.eq(excluded(location_access::last_at)),
-        location_access::precision.eq(excluded(location_access::precision)),
-    );
-    // One statement (and so one commit outside a transaction) for all of an answer's views:
-    // a commit per view made a nearby answer with friends in it wait for a WAL flush each.
-    on_each_backend!(&mut *conn, |backend| {
-        diesel::insert_into(location_access::table)
-            .values(&rows)
-            .on_conflict((
-                location_access::subject_id,
-                location_access::viewer_id,
-                location_access::via,
-                location_access::day,
-            ))
-            .do_update()
-            .set(update)
-            .execute(backend)?
-    });
+    match conn {
+        DbConnection::Pg(pg) => {
+            let column = |f: fn(&Counted) -> i64| counted.iter().map(f).collect::<Vec<i64>>();
+            let text = |f: fn(&Counted) -> &'static str| {
+                counted.iter().map(f).collect::<Vec<&'static str>>()
+            };
+            Prepared::new(UPSERT)
+                .bind::<Array<BigInt>, _>(column(|c| c.view.subject.raw()))
+                .bind::<Array<BigInt>, _>(column(|c| c.view.viewer.raw()))
+                .bind::<Array<Text>, _>(text(|c| c.view.via.as_str()))
+                .bind::<Array<BigInt>, _>(column(|c| c.day))
+                .bind::<Array<Text>, _>(text(|c| c.view.precision))
+                .bind::<Array<BigInt>, _>(column(|c| c.count))
+                .bind::<Array<BigInt>, _>(column(|c| c.last_at))
+                .execute(pg)?;
+        }
+        DbConnection::Sqlite(sqlite) => {
+            // One process writes a SQLite database, and its batches come in time order, so
+            // the latest batch holds the latest view.
+            let update = (
+                location_access::views
+                    .eq(location_access::views + excluded(location_access::views)),
+                location_access::last_at.eq(excluded(location_access::last_at)),
+                location_access::precision.eq(excluded(location_access::precision)),
+            );
+            sqlite.transaction::<_, DieselError, _>(|sqlite| {
+                for chunk in counted.chunks(CHUNK) {
+                    let rows: Vec<_> = chunk
+                        .iter()
+                        .map(|c| {
+                            (
+                                location_access::subject_id.eq(c.view.subject.raw()),
+                                location_access::viewer_id.eq(c.view.viewer.raw()),
+                                location_access::via.eq(c.view.via.as_str()),
+                                location_access::day.eq(c.day),
+                                location_access::precision.eq(c.view.precision),
+                                location_access::views.eq(c.count),
+                                location_access::last_at.eq(c.last_at),
+                            )
+                        })
+                        .collect();
+                    diesel::insert_into(location_access::table)
+                        .values(&rows)
+                        .on_conflict((
+                            location_access::subject_id,
+                            location_access::viewer_id,
+                            location_access::via,
+                            location_access::day,
+                        ))
+                        .do_update()
+                        .set(update)
+                        .execute(sqlite)?;
+                }
+                Ok(())
+            })?;
+        }
+    }
     Ok(())
 }
 
@@ -147,23 +226,40 @@ enum Job {
     Flush(oneshot::Sender<Result<(), String>>),
 }
 
-/// The most answers one batch commits.
+/// The most answers one batch gathers.
 const BATCH: usize = 4096;
 
 /// The most rows kept for another try while the database refuses them (the newest are kept).
 const UNSAVED_KEPT: usize = 100_000;
 
-/// How long the writer gathers views before it commits them, unless a flush is asked for.
+/// Waiting rows beyond this are written at once, news or not.
+const WAITING_MOST: usize = 20_000;
+
+/// The most rows remembered as committed; beyond it the memory starts again (a forgotten row
+/// is only written sooner).
+const COMMITTED_KEPT: usize = 200_000;
+
+/// How long the writer gathers views before it commits the news among them, unless a flush
+/// is asked for.
 const LINGER: Duration = Duration::from_millis(50);
 
+/// How long repeats may wait: views that only add to a committed row's count and time.
+const REPEAT_LINGER: Duration = Duration::from_secs(1);
+
 /// Commits the views of many answers together. An answer does not wait for its views: they
-/// are queued, and the writer commits what came in during each [`LINGER`] in one statement
-/// and one commit. Waiting cost an answer that showed anyone a commit (a fifth of all answers
-/// in the benchmark, and most of their latency), and committing each batch as soon as the last
-/// was done cost PostgreSQL hundreds of commits a second. The price: a crash loses the views
-/// of its last [`LINGER`] (a graceful stop flushes them). A batch the database refuses is
-/// tried again with the next, up to [`UNSAVED_KEPT`] rows. Reads of the log call
-/// [`Recorder::flush`] first, so a person always sees the views this instance has answered.
+/// are queued, and the writer commits them in batches. Waiting cost an answer that showed
+/// anyone a commit (a fifth of all answers in the benchmark, and most of their latency).
+///
+/// News (someone saw a person for the first time that day, or at another precision) is
+/// committed within [`LINGER`]. A repeat, which only adds to a committed row's count and
+/// time, waits up to [`REPEAT_LINGER`] and is merged with the repeats after it: a person who
+/// checks who is nearby every few seconds would otherwise cost an update of the same row in
+/// every batch (in the nearby benchmark, 5,000 viewers asking about nine times a second,
+/// that was a tenth of the machine). The price: a crash loses the news of its last
+/// [`LINGER`] and the counts of its last [`REPEAT_LINGER`] (a graceful stop flushes them).
+/// A batch the database refuses is tried again with the next, up to [`UNSAVED_KEPT`] rows.
+/// Reads of the log call [`Recorder::flush`] first, so a person always sees the views this
+/// instance has answered.
 #[derive(Clone)]
 pub struct Recorder {
     queue: mpsc::UnboundedSender<Job>,
@@ -172,50 +268,13 @@ pub struct Recorder {
 impl Recorder {
     /// Starts the writer task on the current tokio runtime.
     pub fn start(store: Store) -> Self {
-        let (queue, mut incoming) = mpsc::unbounded_channel::<Job>();
-        tokio::spawn(async move {
-            // Rows a failed batch could not write, tried again with the next.
-            let mut unsaved: Vec<Counted> = Vec::new();
-            while let Some(first) = incoming.recv().await {
-                let mut jobs = vec![first];
-                let deadline = tokio::time::Instant::now() + LINGER;
-                while jobs.len() < BATCH && !matches!(jobs.last(), Some(Job::Flush(_))) {
-                    match tokio::time::timeout_at(deadline, incoming.recv()).await {
-                        Ok(Some(job)) => jobs.push(job),
-                        Ok(None) | Err(_) => break,
-                    }
-                }
-                let counted = Arc::new(merge(std::mem::take(&mut unsaved), &jobs));
-                let outcome = if counted.is_empty() {
-                    Ok(())
-                } else {
-                    let rows = Arc::clone(&counted);
-                    store
-                        .run(move |conn| record_counted(conn, &rows))
-                        .await
-                        .map_err(|e| e.to_string())
-                };
-                if let Err(error) = &outcome {
-                    unsaved = Arc::unwrap_or_clone(counted);
-                    if unsaved.len() > UNSAVED_KEPT {
-                        tracing::error!(
-                            %error,
-                            dropped = unsaved.len() - UNSAVED_KEPT,
-                            "access-log views were lost: the database refused them too long"
-                        );
-                        unsaved.sort_by_key(|c| std::cmp::Reverse(c.last_at));
-                        unsaved.truncate(UNSAVED_KEPT);
-                    } else {
-                        tracing::warn!(%error, rows = unsaved.len(), "access-log views wait for the database");
-                    }
-                }
-                for job in jobs {
-                    if let Job::Flush(done) = job {
-                        let _ = done.send(outcome.clone());
-                    }
-                }
-            }
-        });
+        Self::with_lingers(store, LINGER, REPEAT_LINGER)
+    }
+
+    /// [`Recorder::start`] with other waits for news and for repeats.
+    pub fn with_lingers(store: Store, linger: Duration, repeat_linger: Duration) -> Self {
+        let (queue, incoming) = mpsc::unbounded_channel::<Job>();
+        tokio::spawn(write_views(store, incoming, linger, repeat_linger));
         Self { queue }
     }
 
@@ -243,52 +302,195 @@ impl Recorder {
     }
 }
 
-fn stopped() -> StoreError {
-    StoreError::Unavailable("the access-log writer has stopped".into())
+/// A row of the log: subject, viewer, channel, day.
+type Key = (i64, i64, &'static str, i64);
+
+fn key_of(counted: &Counted) -> Key {
+    (
+        counted.view.subject.raw(),
+        counted.view.viewer.raw(),
+        counted.view.via.as_str(),
+        counted.day,
+    )
 }
 
-/// One counted row per (subject, viewer, channel, day) of a batch, with the latest precision.
-fn merge(unsaved: Vec<Counted>, jobs: &[Job]) -> Vec<Counted> {
-    let mut rows: HashMap<(i64, i64, &'static str, i64), Counted> = HashMap::new();
-    for row in unsaved {
-        let key = (
-            row.view.subject.raw(),
-            row.view.viewer.raw(),
-            row.view.via.as_str(),
-            row.day,
-        );
-        rows.insert(key, row);
-    }
-    for job in jobs {
-        let Job::Views { views, at } = job else {
-            continue;
-        };
-        let at = *at;
-        let day = at.div_euclid(DAY_MICROS);
-        for &view in views {
-            let key = (
-                view.subject.raw(),
-                view.viewer.raw(),
-                view.via.as_str(),
-                day,
-            );
-            rows.entry(key)
-                .and_modify(|c| {
-                    c.count += 1;
-                    if at >= c.last_at {
-                        c.last_at = at;
-                        c.view = view;
-                    }
-                })
-                .or_insert(Counted {
+/// The writer's books: what waits, and what it knows is committed.
+#[derive(Default)]
+struct Ledger {
+    waiting: HashMap<Key, Counted>,
+    /// Rows this writer committed, with the precision it committed.
+    committed: HashMap<Key, &'static str>,
+    /// Since when repeats have waited.
+    since: Option<tokio::time::Instant>,
+}
+
+impl Ledger {
+    /// Adds the views of `jobs` to what waits, one row per key.
+    fn take(&mut self, jobs: &[Job]) {
+        for job in jobs {
+            let Job::Views { views, at } = job else {
+                continue;
+            };
+            let at = *at;
+            let day = at.div_euclid(DAY_MICROS);
+            for &view in views {
+                let row = Counted {
                     view,
                     day,
                     count: 1,
                     last_at: at,
-                });
+                };
+                self.wait(row);
+            }
         }
     }
-    rows.into_values().collect()
+
+    fn wait(&mut self, row: Counted) {
+        self.waiting
+            .entry(key_of(&row))
+            .and_modify(|c| {
+                c.count += row.count;
+                if row.last_at >= c.last_at {
+                    c.last_at = row.last_at;
+                    c.view = row.view;
+                }
+            })
+            .or_insert(row);
+    }
+
+    /// Whether a waiting row says something the committed one does not.
+    fn is_news(&self, row: &Counted) -> bool {
+        self.committed.get(&key_of(row)) != Some(&row.view.precision)
+    }
+
+    /// The rows to write now: all of them when `everything`, else the news.
+    fn due(&mut self, everything: bool) -> Vec<Counted> {
+        if everything {
+            return self.waiting.drain().map(|(_, row)| row).collect();
+        }
+        let news: Vec<Key> = self
+            .waiting
+            .iter()
+            .filter(|(_, row)| self.is_news(row))
+            .map(|(&key, _)| key)
+            .collect();
+        news.iter()
+            .filter_map(|key| self.waiting.remove(key))
+            .collect()
+    }
+
+    /// Notes how writing `rows` went; refused rows wait again.
+    fn settle(&mut self, rows: Vec<Counted>, written: bool, now: tokio::time::Instant) {
+        if written {
+            if self.committed.len() + rows.len() > COMMITTED_KEPT {
+                self.committed.clear();
+            }
+            let today = to_micros(Utc::now()).div_euclid(DAY_MICROS);
+            self.committed.retain(|key, _| key.3 >= today - 1);
+            for row in rows {
+                self.committed.insert(key_of(&row), row.view.precision);
+            }
+        } else {
+            for row in rows {
+                self.wait(row);
+            }
+            if self.waiting.len() > UNSAVED_KEPT {
+                let mut rows: Vec<Counted> = self.waiting.drain().map(|(_, row)| row).collect();
+                tracing::error!(
+                    dropped = rows.len() - UNSAVED_KEPT,
+                    "access-log views were lost: the database refused them too long"
+                );
+                rows.sort_by_key(|c| std::cmp::Reverse(c.last_at));
+                rows.truncate(UNSAVED_KEPT);
+                self.waiting = rows.into_iter().map(|row| (key_of(&row), row)).collect();
+            }
+        }
+        // After a refusal everything waits a full repeat linger: a database that is down is
+        // not asked again at once.
+        self.since = match (self.waiting.is_empty(), self.since) {
+            (true, _) => None,
+            (false, Some(since)) if written => Some(since),
+            (false, _) => Some(now),
+        };
+    }
+}
+
+/// What woke the writer.
+enum Woken {
+    Job(Job),
+    /// Repeats have waited long enough.
+    Timer,
+    /// Every [`Recorder`] is gone.
+    Closed,
+}
+
+/// The writer task: gathers views, and commits the news after `linger` and everything once
+/// repeats have waited `repeat_linger`, a flush is asked for, or the queue closes.
+async fn write_views(
+    store: Store,
+    mut incoming: mpsc::UnboundedReceiver<Job>,
+    linger: Duration,
+    repeat_linger: Duration,
+) {
+    let mut ledger = Ledger::default();
+    loop {
+        let woken = match ledger.since {
+            None => incoming.recv().await.map_or(Woken::Closed, Woken::Job),
+            Some(since) => {
+                match tokio::time::timeout_at(since + repeat_linger, incoming.recv()).await {
+                    Ok(Some(job)) => Woken::Job(job),
+                    Ok(None) => Woken::Closed,
+                    Err(_elapsed) => Woken::Timer,
+                }
+            }
+        };
+        let closed = matches!(woken, Woken::Closed);
+        let mut jobs = Vec::new();
+        if let Woken::Job(first) = woken {
+            jobs.push(first);
+            let deadline = tokio::time::Instant::now() + linger;
+            while jobs.len() < BATCH && !matches!(jobs.last(), Some(Job::Flush(_))) {
+                match tokio::time::timeout_at(deadline, incoming.recv()).await {
+                    Ok(Some(job)) => jobs.push(job),
+                    Ok(None) | Err(_) => break,
+                }
+            }
+        }
+        ledger.take(&jobs);
+        let now = tokio::time::Instant::now();
+        let everything = closed
+            || jobs.iter().any(|job| matches!(job, Job::Flush(_)))
+            || ledger.waiting.len() >= WAITING_MOST
+            || ledger
+                .since
+                .is_some_and(|since| now >= since + repeat_linger);
+        let rows = Arc::new(ledger.due(everything));
+        let outcome = if rows.is_empty() {
+            Ok(())
+        } else {
+            let batch = Arc::clone(&rows);
+            store
+                .run(move |conn| record_counted(conn, &batch))
+                .await
+                .map_err(|e| e.to_string())
+        };
+        if let Err(error) = &outcome {
+            tracing::warn!(%error, rows = rows.len(), "access-log views wait for the database");
+        }
+        ledger.settle(Arc::unwrap_or_clone(rows), outcome.is_ok(), now);
+        for job in jobs {
+            if let Job::Flush(done) = job {
+                let _ = done.send(outcome.clone());
+            }
+        }
+        if closed {
+            return;
+        }
+    }
+}
+
+fn stopped() -> StoreError {
+    StoreError::Unavailable("the access-log writer has stopped".into())
 }
 
 /// One line of a person's access log.

@@ -593,6 +593,210 @@ fn queued_access_log_views_are_committed_by_a_flush() {
     }
 }
 
+/// Reads the access-log line of `viewer` in `subject`'s log, waiting up to five seconds for
+/// `ready` to hold: the recorder commits on its own schedule.
+async fn access_line_when(
+    store: &Store,
+    subject: vicinity_domain::UserId,
+    viewer: vicinity_domain::UserId,
+    ready: impl Fn(Option<&vicinity_store::access_log::Entry>) -> bool,
+) -> Option<vicinity_store::access_log::Entry> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let entries = store
+            .run(move |conn| vicinity_store::access_log::entries(conn, subject, None, 1_000))
+            .await
+            .unwrap();
+        let line = entries.into_iter().find(|e| e.viewer.id == viewer);
+        if ready(line.as_ref()) || std::time::Instant::now() > deadline {
+            return line;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+/// News in the access log (a first view that day, or a view at another precision) is
+/// committed without being asked; a repeat, which only adds to a committed count, waits for
+/// the repeat linger, a flush or the recorder's end, and is then counted exactly once.
+#[test]
+fn the_access_log_commits_news_at_once_and_repeats_later() {
+    use vicinity_store::access_log::{Recorder, Via, View};
+
+    let mut databases = vec![TestDatabase::sqlite()];
+    databases.extend(TestDatabase::postgres("access_log_news_and_repeats"));
+    for db in databases {
+        let store = Store::connect(db.url(), &PoolOptions::default()).unwrap();
+        store.migrate().unwrap();
+        let (ada, bob, cy) = store
+            .run_blocking(|conn| {
+                Ok((
+                    person(conn, "ada", PrecisionLevel::Exact),
+                    person(conn, "bob", PrecisionLevel::Neighborhood),
+                    person(conn, "cyd", PrecisionLevel::Exact),
+                ))
+            })
+            .unwrap();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            // Repeats would wait an hour: only a flush or the end writes them.
+            let recorder = Recorder::with_lingers(
+                store.clone(),
+                std::time::Duration::from_millis(10),
+                std::time::Duration::from_secs(3_600),
+            );
+            let seen = |viewer: &User, precision: &'static str| View {
+                subject: bob.id,
+                viewer: viewer.id,
+                via: Via::Nearby,
+                precision,
+            };
+            recorder
+                .record(vec![seen(&ada, "neighborhood")], Utc::now())
+                .unwrap();
+            let line = access_line_when(&store, bob.id, ada.id, |l| l.is_some()).await;
+            assert_eq!(line.unwrap().views, 1, "a first view is committed unasked");
+
+            // Two repeats by Ada, then news: Cy's first view.
+            for _ in 0..2 {
+                recorder
+                    .record(vec![seen(&ada, "neighborhood")], Utc::now())
+                    .unwrap();
+            }
+            recorder
+                .record(vec![seen(&cy, "neighborhood")], Utc::now())
+                .unwrap();
+            let cy_line = access_line_when(&store, bob.id, cy.id, |l| l.is_some()).await;
+            assert_eq!(cy_line.unwrap().views, 1);
+            let line = access_line_when(&store, bob.id, ada.id, |_| true).await;
+            assert_eq!(line.unwrap().views, 1, "repeats wait while news goes");
+
+            // A view at another precision is news, and carries the repeats waiting with it.
+            recorder
+                .record(vec![seen(&ada, "exact")], Utc::now())
+                .unwrap();
+            let line = access_line_when(&store, bob.id, ada.id, |l| {
+                l.is_some_and(|l| l.precision == "exact")
+            })
+            .await
+            .unwrap();
+            assert_eq!((line.views, line.precision.as_str()), (4, "exact"));
+
+            // A flush writes a waiting repeat; so does the recorder's end.
+            recorder
+                .record(vec![seen(&ada, "exact")], Utc::now())
+                .unwrap();
+            recorder.flush().await.unwrap();
+            let line = access_line_when(&store, bob.id, ada.id, |_| true).await;
+            assert_eq!(line.unwrap().views, 5);
+            recorder
+                .record(vec![seen(&ada, "exact")], Utc::now())
+                .unwrap();
+            drop(recorder);
+            let line =
+                access_line_when(&store, bob.id, ada.id, |l| l.is_some_and(|l| l.views == 6)).await;
+            assert_eq!(
+                line.unwrap().views,
+                6,
+                "the last repeat is written at the end"
+            );
+        });
+        drop(runtime);
+        store.close(std::time::Duration::from_secs(5));
+    }
+}
+
+/// One flush of the access log may hold more rows than one statement can bind as values
+/// (PostgreSQL takes 65,535 values, SQLite 32,766; a row has seven); and views of someone
+/// deleted meanwhile are dropped without holding up the others.
+#[test]
+fn the_access_log_takes_large_batches_and_outlives_deleted_people() {
+    use vicinity_store::access_log::{Recorder, Via, View};
+
+    let mut databases = vec![TestDatabase::sqlite()];
+    databases.extend(TestDatabase::postgres("access_log_large_batches"));
+    for db in databases {
+        let store = Store::connect(db.url(), &PoolOptions::default()).unwrap();
+        store.migrate().unwrap();
+        let people: Vec<User> = store
+            .run_blocking(|conn| {
+                Ok((0..110)
+                    .map(|n| person(conn, &format!("person{n}"), PrecisionLevel::Exact))
+                    .collect())
+            })
+            .unwrap();
+        let count = |store: &Store| {
+            store
+                .run_blocking(|conn| {
+                    use diesel::prelude::*;
+                    use vicinity_store::schema::location_access;
+                    Ok(location_access::table
+                        .count()
+                        .get_result::<i64>(conn)
+                        .unwrap())
+                })
+                .unwrap()
+        };
+        let every_pair = |people: &[User]| -> Vec<Vec<View>> {
+            people
+                .iter()
+                .map(|viewer| {
+                    people
+                        .iter()
+                        .filter(|subject| subject.id != viewer.id)
+                        .map(|subject| View {
+                            subject: subject.id,
+                            viewer: viewer.id,
+                            via: Via::Nearby,
+                            precision: "exact",
+                        })
+                        .collect()
+                })
+                .collect()
+        };
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let recorder = Recorder::with_lingers(
+                store.clone(),
+                std::time::Duration::from_millis(50),
+                std::time::Duration::from_secs(3_600),
+            );
+            let now = Utc::now();
+            for views in every_pair(&people) {
+                recorder.record(views, now).unwrap();
+            }
+            recorder.flush().await.unwrap();
+            assert_eq!(count(&store), 110 * 109, "11,990 rows of seven values");
+
+            // The first person is deleted (their rows go with them) while views that show
+            // them, and views between others, wait.
+            let gone = people[0].id;
+            for views in every_pair(&people) {
+                recorder.record(views, now).unwrap();
+            }
+            store
+                .run_blocking(move |conn| users::delete(conn, gone))
+                .unwrap();
+            recorder.flush().await.unwrap();
+            assert_eq!(
+                count(&store),
+                109 * 108,
+                "only the gone person's rows are missing"
+            );
+            let (subject, viewer) = (people[1].id, people[2].id);
+            let line = access_line_when(&store, subject, viewer, |_| true).await;
+            assert_eq!(line.unwrap().views, 2, "the others' views were counted");
+        });
+        drop(runtime);
+        store.close(std::time::Duration::from_secs(5));
+    }
+}
+
 /// Check-ins decided by the read model and written together (PostgreSQL only: on SQLite the
 /// read model does not decide check-ins): one statement settles each check-in on its own,
 /// created, replayed under its key, refused for a reused key or gone with its person; a batch
