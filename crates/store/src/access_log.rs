@@ -322,6 +322,8 @@ struct Ledger {
     committed: HashMap<Key, &'static str>,
     /// Since when repeats have waited.
     since: Option<tokio::time::Instant>,
+    /// The day `committed` was last trimmed on.
+    today: i64,
 }
 
 impl Ledger {
@@ -385,8 +387,12 @@ impl Ledger {
             if self.committed.len() + rows.len() > COMMITTED_KEPT {
                 self.committed.clear();
             }
+            // Rows of days before yesterday get no more views; forget them once a day.
             let today = to_micros(Utc::now()).div_euclid(DAY_MICROS);
-            self.committed.retain(|key, _| key.3 >= today - 1);
+            if today != self.today {
+                self.committed.retain(|key, _| key.3 >= today - 1);
+                self.today = today;
+            }
             for row in rows {
                 self.committed.insert(key_of(&row), row.view.precision);
             }
