@@ -57,15 +57,7 @@ pub fn record(
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
     let at = to_micros(now);
-    let counted: Vec<Counted> = views
-        .iter()
-        .map(|&view| Counted {
-            view,
-            day: at.div_euclid(DAY_MICROS),
-            count: 1,
-            last_at: at,
-        })
-        .collect();
+    let counted: Vec<Counted> = views.iter().map(|&view| Counted::one(view, at)).collect();
     record_counted(conn, &counted)
 }
 
@@ -76,6 +68,18 @@ struct Counted {
     day: i64,
     count: i64,
     last_at: i64,
+}
+
+impl Counted {
+    /// One view, seen at `at` (µs).
+    fn one(view: View, at: i64) -> Self {
+        Self {
+            view,
+            day: at.div_euclid(DAY_MICROS),
+            count: 1,
+            last_at: at,
+        }
+    }
 }
 
 /// Adds counted views, each (subject, viewer, channel, day) at most once. Views of someone
@@ -318,6 +322,8 @@ fn key_of(counted: &Counted) -> Key {
 #[derive(Default)]
 struct Ledger {
     waiting: HashMap<Key, Counted>,
+    /// The waiting rows that are news: not committed, or committed at another precision.
+    news: HashSet<Key>,
     /// Rows this writer committed, with the precision it committed.
     committed: HashMap<Key, &'static str>,
     /// Since when repeats have waited.
@@ -333,23 +339,18 @@ impl Ledger {
             let Job::Views { views, at } = job else {
                 continue;
             };
-            let at = *at;
-            let day = at.div_euclid(DAY_MICROS);
             for &view in views {
-                let row = Counted {
-                    view,
-                    day,
-                    count: 1,
-                    last_at: at,
-                };
-                self.wait(row);
+                self.wait(Counted::one(view, *at));
             }
         }
     }
 
+    /// Merges `row` into what waits, and notes whether the merged row is news.
     fn wait(&mut self, row: Counted) {
-        self.waiting
-            .entry(key_of(&row))
+        let key = key_of(&row);
+        let merged = self
+            .waiting
+            .entry(key)
             .and_modify(|c| {
                 c.count += row.count;
                 if row.last_at >= c.last_at {
@@ -358,26 +359,20 @@ impl Ledger {
                 }
             })
             .or_insert(row);
-    }
-
-    /// Whether a waiting row says something the committed one does not.
-    fn is_news(&self, row: &Counted) -> bool {
-        self.committed.get(&key_of(row)) != Some(&row.view.precision)
+        if self.committed.get(&key) != Some(&merged.view.precision) {
+            self.news.insert(key);
+        }
     }
 
     /// The rows to write now: all of them when `everything`, else the news.
     fn due(&mut self, everything: bool) -> Vec<Counted> {
         if everything {
+            self.news.clear();
             return self.waiting.drain().map(|(_, row)| row).collect();
         }
-        let news: Vec<Key> = self
-            .waiting
-            .iter()
-            .filter(|(_, row)| self.is_news(row))
-            .map(|(&key, _)| key)
-            .collect();
-        news.iter()
-            .filter_map(|key| self.waiting.remove(key))
+        self.news
+            .drain()
+            .filter_map(|key| self.waiting.remove(&key))
             .collect()
     }
 
@@ -402,6 +397,7 @@ impl Ledger {
             }
             if self.waiting.len() > UNSAVED_KEPT {
                 let mut rows: Vec<Counted> = self.waiting.drain().map(|(_, row)| row).collect();
+                self.news.clear();
                 tracing::error!(
                     dropped = rows.len() - UNSAVED_KEPT,
                     "access-log views were lost: the database refused them too long"
