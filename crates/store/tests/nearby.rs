@@ -36,6 +36,24 @@ fn on_each_database(
     }
 }
 
+/// Runs `work` on a fresh, migrated store of each database (SQLite, and PostgreSQL when
+/// configured) inside a tokio runtime, for what starts background tasks (the recorder).
+fn on_each_store<F: std::future::Future<Output = ()>>(test: &str, work: impl Fn(Store) -> F) {
+    let mut databases = vec![TestDatabase::sqlite()];
+    databases.extend(TestDatabase::postgres(test));
+    for db in databases {
+        let store = Store::connect(db.url(), &PoolOptions::default()).unwrap();
+        store.migrate().unwrap();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(work(store.clone()));
+        drop(runtime);
+        store.close(std::time::Duration::from_secs(5));
+    }
+}
+
 const LEVELS: [PrecisionLevel; 4] = [
     PrecisionLevel::Exact,
     PrecisionLevel::Neighborhood,
@@ -521,11 +539,7 @@ fn the_change_feed_forgets_the_positions_of_a_cleared_or_deleted_person() {
 fn queued_access_log_views_are_committed_by_a_flush() {
     use vicinity_store::access_log::{self, Recorder, Via, View};
 
-    let mut databases = vec![TestDatabase::sqlite()];
-    databases.extend(TestDatabase::postgres("queued_access_log_views"));
-    for db in databases {
-        let store = Store::connect(db.url(), &PoolOptions::default()).unwrap();
-        store.migrate().unwrap();
+    on_each_store("queued_access_log_views", |store| async move {
         let (ada, bob) = store
             .run_blocking(|conn| {
                 Ok((
@@ -534,63 +548,55 @@ fn queued_access_log_views_are_committed_by_a_flush() {
                 ))
             })
             .unwrap();
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        runtime.block_on(async {
-            let recorder = Recorder::start(store.clone());
-            let view = View {
-                subject: bob.id,
-                viewer: ada.id,
-                via: Via::Nearby,
-                precision: "neighborhood",
-            };
-            for _ in 0..3 {
-                recorder.record(vec![view], Utc::now()).unwrap();
-            }
-            recorder.flush().await.unwrap();
-            let bob_id = bob.id;
-            let entries = store
-                .run(move |conn| access_log::entries(conn, bob_id, None, 10))
-                .await
-                .unwrap();
-            assert_eq!(entries.len(), 1, "one line per viewer and day");
-            assert_eq!(entries[0].viewer.id, ada.id);
-            assert_eq!(entries[0].views, 3);
-            assert_eq!(entries[0].precision, "neighborhood");
-            // Nobody saw Ada.
-            let ada_id = ada.id;
-            let none = store
-                .run(move |conn| access_log::entries(conn, ada_id, None, 10))
-                .await
-                .unwrap();
-            assert!(none.is_empty());
-            // While the database refuses the rows, they wait; nothing is lost once it takes
-            // them again.
-            let rename = |from: &'static str, to: &'static str| {
-                store
-                    .run_blocking(move |conn| {
-                        use diesel::connection::SimpleConnection;
-                        Ok(conn.batch_execute(&format!("ALTER TABLE {from} RENAME TO {to}"))?)
-                    })
-                    .unwrap();
-            };
-            rename("location_access", "location_access_away");
-            recorder.record(vec![view, view], Utc::now()).unwrap();
-            assert!(recorder.flush().await.is_err(), "the table is away");
-            rename("location_access_away", "location_access");
+        let recorder = Recorder::start(store.clone());
+        let view = View {
+            subject: bob.id,
+            viewer: ada.id,
+            via: Via::Nearby,
+            precision: "neighborhood",
+        };
+        for _ in 0..3 {
             recorder.record(vec![view], Utc::now()).unwrap();
-            recorder.flush().await.unwrap();
-            let entries = store
-                .run(move |conn| access_log::entries(conn, bob_id, None, 10))
-                .await
+        }
+        recorder.flush().await.unwrap();
+        let bob_id = bob.id;
+        let entries = store
+            .run(move |conn| access_log::entries(conn, bob_id, None, 10))
+            .await
+            .unwrap();
+        assert_eq!(entries.len(), 1, "one line per viewer and day");
+        assert_eq!(entries[0].viewer.id, ada.id);
+        assert_eq!(entries[0].views, 3);
+        assert_eq!(entries[0].precision, "neighborhood");
+        // Nobody saw Ada.
+        let ada_id = ada.id;
+        let none = store
+            .run(move |conn| access_log::entries(conn, ada_id, None, 10))
+            .await
+            .unwrap();
+        assert!(none.is_empty());
+        // While the database refuses the rows, they wait; nothing is lost once it takes
+        // them again.
+        let rename = |from: &'static str, to: &'static str| {
+            store
+                .run_blocking(move |conn| {
+                    use diesel::connection::SimpleConnection;
+                    Ok(conn.batch_execute(&format!("ALTER TABLE {from} RENAME TO {to}"))?)
+                })
                 .unwrap();
-            assert_eq!(entries[0].views, 6, "the refused views were written later");
-        });
-        drop(runtime);
-        store.close(std::time::Duration::from_secs(5));
-    }
+        };
+        rename("location_access", "location_access_away");
+        recorder.record(vec![view, view], Utc::now()).unwrap();
+        assert!(recorder.flush().await.is_err(), "the table is away");
+        rename("location_access_away", "location_access");
+        recorder.record(vec![view], Utc::now()).unwrap();
+        recorder.flush().await.unwrap();
+        let entries = store
+            .run(move |conn| access_log::entries(conn, bob_id, None, 10))
+            .await
+            .unwrap();
+        assert_eq!(entries[0].views, 6, "the refused views were written later");
+    });
 }
 
 /// Reads the access-log line of `viewer` in `subject`'s log, waiting up to five seconds for
@@ -622,11 +628,7 @@ async fn access_line_when(
 fn the_access_log_commits_news_at_once_and_repeats_later() {
     use vicinity_store::access_log::{Recorder, Via, View};
 
-    let mut databases = vec![TestDatabase::sqlite()];
-    databases.extend(TestDatabase::postgres("access_log_news_and_repeats"));
-    for db in databases {
-        let store = Store::connect(db.url(), &PoolOptions::default()).unwrap();
-        store.migrate().unwrap();
+    on_each_store("access_log_news_and_repeats", |store| async move {
         let (ada, bob, cy) = store
             .run_blocking(|conn| {
                 Ok((
@@ -636,76 +638,68 @@ fn the_access_log_commits_news_at_once_and_repeats_later() {
                 ))
             })
             .unwrap();
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
+        // Repeats would wait an hour: only a flush or the end writes them.
+        let recorder = Recorder::with_lingers(
+            store.clone(),
+            std::time::Duration::from_millis(10),
+            std::time::Duration::from_secs(3_600),
+        );
+        let seen = |viewer: &User, precision: &'static str| View {
+            subject: bob.id,
+            viewer: viewer.id,
+            via: Via::Nearby,
+            precision,
+        };
+        recorder
+            .record(vec![seen(&ada, "neighborhood")], Utc::now())
             .unwrap();
-        runtime.block_on(async {
-            // Repeats would wait an hour: only a flush or the end writes them.
-            let recorder = Recorder::with_lingers(
-                store.clone(),
-                std::time::Duration::from_millis(10),
-                std::time::Duration::from_secs(3_600),
-            );
-            let seen = |viewer: &User, precision: &'static str| View {
-                subject: bob.id,
-                viewer: viewer.id,
-                via: Via::Nearby,
-                precision,
-            };
+        let line = access_line_when(&store, bob.id, ada.id, |l| l.is_some()).await;
+        assert_eq!(line.unwrap().views, 1, "a first view is committed unasked");
+
+        // Two repeats by Ada, then news: Cy's first view.
+        for _ in 0..2 {
             recorder
                 .record(vec![seen(&ada, "neighborhood")], Utc::now())
                 .unwrap();
-            let line = access_line_when(&store, bob.id, ada.id, |l| l.is_some()).await;
-            assert_eq!(line.unwrap().views, 1, "a first view is committed unasked");
-
-            // Two repeats by Ada, then news: Cy's first view.
-            for _ in 0..2 {
-                recorder
-                    .record(vec![seen(&ada, "neighborhood")], Utc::now())
-                    .unwrap();
-            }
-            recorder
-                .record(vec![seen(&cy, "neighborhood")], Utc::now())
-                .unwrap();
-            let cy_line = access_line_when(&store, bob.id, cy.id, |l| l.is_some()).await;
-            assert_eq!(cy_line.unwrap().views, 1);
-            let line = access_line_when(&store, bob.id, ada.id, |_| true).await;
-            assert_eq!(line.unwrap().views, 1, "repeats wait while news goes");
-
-            // A view at another precision is news, and carries the repeats waiting with it.
-            recorder
-                .record(vec![seen(&ada, "exact")], Utc::now())
-                .unwrap();
-            let line = access_line_when(&store, bob.id, ada.id, |l| {
-                l.is_some_and(|l| l.precision == "exact")
-            })
-            .await
+        }
+        recorder
+            .record(vec![seen(&cy, "neighborhood")], Utc::now())
             .unwrap();
-            assert_eq!((line.views, line.precision.as_str()), (4, "exact"));
+        let cy_line = access_line_when(&store, bob.id, cy.id, |l| l.is_some()).await;
+        assert_eq!(cy_line.unwrap().views, 1);
+        let line = access_line_when(&store, bob.id, ada.id, |_| true).await;
+        assert_eq!(line.unwrap().views, 1, "repeats wait while news goes");
 
-            // A flush writes a waiting repeat; so does the recorder's end.
-            recorder
-                .record(vec![seen(&ada, "exact")], Utc::now())
-                .unwrap();
-            recorder.flush().await.unwrap();
-            let line = access_line_when(&store, bob.id, ada.id, |_| true).await;
-            assert_eq!(line.unwrap().views, 5);
-            recorder
-                .record(vec![seen(&ada, "exact")], Utc::now())
-                .unwrap();
-            drop(recorder);
-            let line =
-                access_line_when(&store, bob.id, ada.id, |l| l.is_some_and(|l| l.views == 6)).await;
-            assert_eq!(
-                line.unwrap().views,
-                6,
-                "the last repeat is written at the end"
-            );
-        });
-        drop(runtime);
-        store.close(std::time::Duration::from_secs(5));
-    }
+        // A view at another precision is news, and carries the repeats waiting with it.
+        recorder
+            .record(vec![seen(&ada, "exact")], Utc::now())
+            .unwrap();
+        let line = access_line_when(&store, bob.id, ada.id, |l| {
+            l.is_some_and(|l| l.precision == "exact")
+        })
+        .await
+        .unwrap();
+        assert_eq!((line.views, line.precision.as_str()), (4, "exact"));
+
+        // A flush writes a waiting repeat; so does the recorder's end.
+        recorder
+            .record(vec![seen(&ada, "exact")], Utc::now())
+            .unwrap();
+        recorder.flush().await.unwrap();
+        let line = access_line_when(&store, bob.id, ada.id, |_| true).await;
+        assert_eq!(line.unwrap().views, 5);
+        recorder
+            .record(vec![seen(&ada, "exact")], Utc::now())
+            .unwrap();
+        drop(recorder);
+        let line =
+            access_line_when(&store, bob.id, ada.id, |l| l.is_some_and(|l| l.views == 6)).await;
+        assert_eq!(
+            line.unwrap().views,
+            6,
+            "the last repeat is written at the end"
+        );
+    });
 }
 
 /// One flush of the access log may hold more rows than one statement can bind as values
@@ -715,11 +709,7 @@ fn the_access_log_commits_news_at_once_and_repeats_later() {
 fn the_access_log_takes_large_batches_and_outlives_deleted_people() {
     use vicinity_store::access_log::{Recorder, Via, View};
 
-    let mut databases = vec![TestDatabase::sqlite()];
-    databases.extend(TestDatabase::postgres("access_log_large_batches"));
-    for db in databases {
-        let store = Store::connect(db.url(), &PoolOptions::default()).unwrap();
-        store.migrate().unwrap();
+    on_each_store("access_log_large_batches", |store| async move {
         let people: Vec<User> = store
             .run_blocking(|conn| {
                 Ok((0..110)
@@ -756,45 +746,37 @@ fn the_access_log_takes_large_batches_and_outlives_deleted_people() {
                 })
                 .collect()
         };
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        runtime.block_on(async {
-            let recorder = Recorder::with_lingers(
-                store.clone(),
-                std::time::Duration::from_millis(50),
-                std::time::Duration::from_secs(3_600),
-            );
-            let now = Utc::now();
-            for views in every_pair(&people) {
-                recorder.record(views, now).unwrap();
-            }
-            recorder.flush().await.unwrap();
-            assert_eq!(count(&store), 110 * 109, "11,990 rows of seven values");
+        let recorder = Recorder::with_lingers(
+            store.clone(),
+            std::time::Duration::from_millis(50),
+            std::time::Duration::from_secs(3_600),
+        );
+        let now = Utc::now();
+        for views in every_pair(&people) {
+            recorder.record(views, now).unwrap();
+        }
+        recorder.flush().await.unwrap();
+        assert_eq!(count(&store), 110 * 109, "11,990 rows of seven values");
 
-            // The first person is deleted (their rows go with them) while views that show
-            // them, and views between others, wait.
-            let gone = people[0].id;
-            for views in every_pair(&people) {
-                recorder.record(views, now).unwrap();
-            }
-            store
-                .run_blocking(move |conn| users::delete(conn, gone))
-                .unwrap();
-            recorder.flush().await.unwrap();
-            assert_eq!(
-                count(&store),
-                109 * 108,
-                "only the gone person's rows are missing"
-            );
-            let (subject, viewer) = (people[1].id, people[2].id);
-            let line = access_line_when(&store, subject, viewer, |_| true).await;
-            assert_eq!(line.unwrap().views, 2, "the others' views were counted");
-        });
-        drop(runtime);
-        store.close(std::time::Duration::from_secs(5));
-    }
+        // The first person is deleted (their rows go with them) while views that show
+        // them, and views between others, wait.
+        let gone = people[0].id;
+        for views in every_pair(&people) {
+            recorder.record(views, now).unwrap();
+        }
+        store
+            .run_blocking(move |conn| users::delete(conn, gone))
+            .unwrap();
+        recorder.flush().await.unwrap();
+        assert_eq!(
+            count(&store),
+            109 * 108,
+            "only the gone person's rows are missing"
+        );
+        let (subject, viewer) = (people[1].id, people[2].id);
+        let line = access_line_when(&store, subject, viewer, |_| true).await;
+        assert_eq!(line.unwrap().views, 2, "the others' views were counted");
+    });
 }
 
 /// Check-ins decided by the read model and written together (PostgreSQL only: on SQLite the
