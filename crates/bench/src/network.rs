@@ -47,8 +47,9 @@ pub struct NearbyArgs {
     /// Connections for the nearby comparison, one measurement each (`0`: skip it).
     #[arg(long, value_delimiter = ',', default_value = "1,4,16,64")]
     pub concurrency: Vec<usize>,
-    /// Connections for the check-in comparison (`0`: skip it).
-    #[arg(long, value_delimiter = ',', default_value = "16")]
+    /// Connections for the check-in comparison (`0`: skip it). pgbench peaks at about 16
+    /// to 32 on two cores and the server, which batches, at 64 or more: the list spans both.
+    #[arg(long, value_delimiter = ',', default_value = "8,16,32,64")]
     pub checkin_concurrency: Vec<usize>,
     /// Measured seconds per target and concurrency (after a quarter as much warm-up).
     #[arg(long, default_value_t = 8)]
@@ -56,8 +57,8 @@ pub struct NearbyArgs {
     /// Rounds; each measures every target once, alternating which goes first.
     #[arg(long, default_value_t = 2)]
     pub rounds: usize,
-    /// The server's database pool (`VICINITY_DB_POOL_SIZE`); set it to the check-in
-    /// concurrency so the server holds as many database connections as pgbench opens.
+    /// The server's database pool (`VICINITY_DB_POOL_SIZE`). Check-ins are written by at most
+    /// two statements at a time whatever the concurrency; the rest of the pool serves reads.
     #[arg(long, default_value_t = 16)]
     pub pool_size: u32,
 }
@@ -188,6 +189,39 @@ impl Measured {
     fn throughput(&self) -> f64 {
         self.throughputs.iter().sum::<f64>() / self.throughputs.len().max(1) as f64
     }
+}
+
+/// The highest throughput one side reached over the connection counts measured, and where.
+#[derive(Default)]
+struct Best {
+    throughput: f64,
+    connections: usize,
+}
+
+impl Best {
+    fn offer(&mut self, connections: usize, throughput: f64) {
+        if throughput > self.throughput {
+            *self = Self {
+                throughput,
+                connections,
+            };
+        }
+    }
+}
+
+/// Each side's capacity (its best throughput at any of the connection counts measured) and
+/// their ratio: a server's throughput is what it can carry, and the two sides reach theirs at
+/// different concurrencies, so comparing them at one count alone favours one of them.
+fn print_capacity((ours_name, ours): (&str, &Best), (theirs_name, theirs): (&str, &Best)) {
+    println!(
+        "\ncapacity (each side's best over these connection counts): {theirs_name} {:.0}/s at \
+         {}, {ours_name} {:.0}/s at {}: {ours_name} ÷ {theirs_name} = {:.1} %",
+        theirs.throughput,
+        theirs.connections,
+        ours.throughput,
+        ours.connections,
+        ours.throughput / theirs.throughput.max(f64::MIN_POSITIVE) * 100.0,
+    );
 }
 
 pub fn nearby(args: &NearbyArgs) -> Result<(), String> {
@@ -364,6 +398,7 @@ async fn compare(
              nearby p99 ms | bare p99 ms | failures |"
         );
         println!("|---:|---:|---:|---:|---:|---:|---:|---:|");
+        let (mut best_nearby, mut best_bare) = (Best::default(), Best::default());
         for &connections in &nearby_concurrency {
             let (mut ours, mut theirs) = (Measured::new(), Measured::new());
             for round in 0..args.rounds {
@@ -391,6 +426,8 @@ async fn compare(
                     }
                 }
             }
+            best_nearby.offer(connections, ours.throughput());
+            best_bare.offer(connections, theirs.throughput());
             let ratio = ours.throughput() / theirs.throughput().max(f64::MIN_POSITIVE);
             let (failures, ours_t, theirs_t) = (
                 ours.failures + theirs.failures,
@@ -407,6 +444,7 @@ async fn compare(
                 millis(theirs_t.quantile(0.99)),
             );
         }
+        print_capacity(("nearby", &best_nearby), ("bare actix", &best_bare));
     }
     bare.stop().await;
 
@@ -487,6 +525,7 @@ async fn checkins(
          check-in p99 ms | failures |"
     );
     println!("|---:|---:|---:|---:|---:|---:|---:|");
+    let (mut best_checkins, mut best_pgbench) = (Best::default(), Best::default());
     for &connections in args.checkin_concurrency.iter().filter(|&&c| c > 0) {
         let mut pgbench = Vec::new();
         let mut ours = Measured::new();
@@ -515,6 +554,8 @@ async fn checkins(
             }
         }
         let baseline = pgbench.iter().sum::<f64>() / pgbench.len().max(1) as f64;
+        best_checkins.offer(connections, ours.throughput());
+        best_pgbench.offer(connections, baseline);
         let timings = Timings::new("check-ins", std::mem::take(&mut ours.latencies));
         println!(
             "| {connections} | {baseline:.0} | {:.0} | {:.1} % | {:.2} | {:.2} | {} |",
@@ -525,6 +566,7 @@ async fn checkins(
             ours.failures,
         );
     }
+    print_capacity(("check-ins", &best_checkins), ("pgbench", &best_pgbench));
     // Leave the population as it was: no benchmark check-ins or keys for the next run.
     execute(
         &mut conn,
