@@ -1,11 +1,12 @@
-//! Commands: `serve` (the default), `migrate`, `keygen`, `openapi`, `seed`.
+//! Commands: `serve` (the default), `migrate`, `keygen`, `openapi`, `seed`, `admin`.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use vicinity_api::{Application, SigningKeys};
-use vicinity_store::{DatabaseUrl, PoolOptions, Store};
+use vicinity_domain::{ClientType, NewClient};
+use vicinity_store::{DatabaseUrl, PoolOptions, Store, clients};
 
 use crate::settings::{Environment, Settings};
 
@@ -47,6 +48,32 @@ pub enum Command {
         /// The generator's seed.
         #[arg(long, default_value_t = 1)]
         seed: u64,
+    },
+    /// Operator tasks on the database the settings name.
+    Admin {
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Register an OAuth client (a third-party app) and print it as JSON. A confidential
+    /// client's `client_secret` is printed this once and stored only as a hash.
+    CreateClient {
+        /// The app's name, shown to people when it asks for their approval.
+        #[arg(long)]
+        name: String,
+        /// A redirect URI, exactly as the app will send it; repeat for several.
+        #[arg(long = "redirect-uri")]
+        redirect_uris: Vec<String>,
+        /// `confidential` (a server that keeps a secret) or `public` (a phone or browser app,
+        /// which proves itself with PKCE alone).
+        #[arg(long = "type", value_parser = ClientType::parse)]
+        client_type: ClientType,
+        /// The most the app may ask for, space- or comma-separated (e.g. "profile checkins:read").
+        #[arg(long)]
+        scopes: String,
     },
 }
 
@@ -92,6 +119,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
             print!("{}", vicinity_api::openapi_yaml());
             Ok(())
         }
+        Command::Admin { command } => admin(&cli.settings, command),
         Command::Seed { venues, seed } => {
             let store = connect(&cli.settings)?;
             store.migrate()?;
@@ -105,6 +133,51 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
                 store.url().redacted(),
                 report.seconds,
             ));
+            store.close(Duration::from_secs(5));
+            Ok(())
+        }
+    }
+}
+
+fn admin(settings: &Settings, command: AdminCommand) -> Result<(), CliError> {
+    match command {
+        AdminCommand::CreateClient {
+            name,
+            redirect_uris,
+            client_type,
+            scopes,
+        } => {
+            let new = NewClient::parse(
+                &name,
+                client_type,
+                &redirect_uris,
+                &scopes.replace(',', " "),
+            )
+            .map_err(|errors| {
+                CliError::Config(
+                    errors
+                        .0
+                        .iter()
+                        .map(|e| format!("{}: {}", e.field, e.message))
+                        .collect::<Vec<_>>()
+                        .join("\n"),
+                )
+            })?;
+            let store = connect(settings)?;
+            store.migrate()?;
+            let (client, secret) =
+                store.run_blocking(move |conn| clients::create(conn, &new, chrono::Utc::now()))?;
+            let mut printed = serde_json::json!({
+                "client_id": client.id.as_str(),
+                "name": client.name,
+                "type": client.client_type.as_str(),
+                "redirect_uris": client.redirect_uris.iter().map(|u| u.as_str()).collect::<Vec<_>>(),
+                "scopes": client.scopes.to_string(),
+            });
+            if let (Some(secret), Some(fields)) = (&secret, printed.as_object_mut()) {
+                fields.insert("client_secret".into(), secret.expose().into());
+            }
+            announce(&printed.to_string());
             store.close(Duration::from_secs(5));
             Ok(())
         }

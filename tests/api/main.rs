@@ -11,6 +11,7 @@
 mod helpers;
 
 mod accounts;
+mod admin_cli;
 mod auth_failures;
 mod binary;
 mod checkins;

@@ -4,6 +4,7 @@
 //! outside are parsed into newtypes (`Username`, `Email`, …) that cannot hold invalid data.
 
 pub mod checkin;
+pub mod client;
 pub mod error;
 pub mod id;
 pub mod scope;
@@ -11,6 +12,7 @@ pub mod settings;
 pub mod user;
 pub mod venue;
 
+pub use client::{Client, ClientId, ClientSecret, ClientType, NewClient, RedirectUri, secret_hash};
 pub use error::{FieldError, ValidationErrors};
 pub use id::{CheckInId, IdParseError, TokenFamilyId, UserId, VenueId};
 pub use scope::{Scope, ScopeSet, UnknownScope};

@@ -18,6 +18,7 @@ macro_rules! on_each_backend {
 
 pub mod access_log;
 pub mod checkins;
+pub mod clients;
 mod connection;
 mod error;
 pub mod events;

@@ -168,6 +168,18 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    oauth_clients (client_id) {
+        client_id -> Text,
+        name -> Text,
+        client_type -> Text,
+        secret_hash -> Nullable<Text>,
+        redirect_uris -> Text,
+        scopes -> Text,
+        created_at -> BigInt,
+    }
+}
+
 diesel::joinable!(refresh_tokens -> token_families (family_id));
 diesel::joinable!(venues -> categories (category_id));
 diesel::joinable!(checkins -> venues (venue_id));
@@ -187,5 +199,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     presence,
     idempotency_keys,
     location_access,
-    changes
+    changes,
+    oauth_clients
 );

@@ -1,0 +1,125 @@
+//! `vicinity admin …` as an operator runs it, against either database.
+
+use serde_json::Value;
+use vicinity_domain::{ClientId, ClientType, Scope, secret_hash};
+use vicinity_store::{DatabaseUrl, PoolOptions, Store, clients};
+
+use crate::binary::vicinity;
+use crate::helpers::{Backend, test_database};
+use crate::on_both_backends;
+
+on_both_backends!(create_client_registers_an_app_and_shows_its_secret_once);
+
+/// Runs `vicinity admin create-client ARGS` on `database`: (exit code, stdout, stderr).
+async fn create_client(database: &DatabaseUrl, args: &[&str]) -> (i32, String, String) {
+    let data_dir = tempfile::tempdir().unwrap();
+    let mut command = vicinity(data_dir.path(), None);
+    let url = match database {
+        DatabaseUrl::Postgres(url) => url.clone(),
+        DatabaseUrl::Sqlite(path) => format!("sqlite://{}", path.display()),
+    };
+    command
+        .env("DATABASE_URL", url)
+        .args(["admin", "create-client"])
+        .args(args);
+    let output = command.output().await.unwrap();
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8(output.stdout).unwrap(),
+        String::from_utf8(output.stderr).unwrap(),
+    )
+}
+
+async fn create_client_registers_an_app_and_shows_its_secret_once(backend: Backend) {
+    let database = test_database(backend);
+    let (code, stdout, stderr) = create_client(
+        database.url(),
+        &[
+            "--name",
+            "Trail Log",
+            "--redirect-uri",
+            "https://trail.example/cb",
+            "--redirect-uri",
+            "http://127.0.0.1/cb",
+            "--type",
+            "public",
+            "--scopes",
+            "profile,checkins:read",
+        ],
+    )
+    .await;
+    assert_eq!(code, 0, "{stderr}");
+    let public: Value = serde_json::from_str(stdout.trim()).unwrap();
+    assert_eq!(public["name"], "Trail Log");
+    assert_eq!(public["type"], "public");
+    assert_eq!(public["scopes"], "profile checkins:read");
+    assert_eq!(
+        public["redirect_uris"],
+        serde_json::json!(["https://trail.example/cb", "http://127.0.0.1/cb"])
+    );
+    assert!(public.get("client_secret").is_none(), "{public}");
+
+    let (code, stdout, stderr) = create_client(
+        database.url(),
+        &[
+            "--name",
+            "Nightly export",
+            "--type",
+            "confidential",
+            "--scopes",
+            "admin",
+        ],
+    )
+    .await;
+    assert_eq!(code, 0, "{stderr}");
+    let job: Value = serde_json::from_str(stdout.trim()).unwrap();
+    let secret = job["client_secret"].as_str().unwrap();
+    assert_eq!(secret.len(), 43);
+
+    // What the database holds: both clients, the secret only as its hash.
+    let store = Store::connect(database.url(), &PoolOptions::default()).unwrap();
+    let public_id = ClientId::from_trusted(public["client_id"].as_str().unwrap().into());
+    let job_id = ClientId::from_trusted(job["client_id"].as_str().unwrap().into());
+    let (stored_public, stored_hash) = store
+        .run_blocking(move |conn| {
+            Ok((
+                clients::find(conn, &public_id)?,
+                clients::secret_hash(conn, &job_id)?,
+            ))
+        })
+        .unwrap();
+    assert_eq!(stored_public.client_type, ClientType::Public);
+    assert!(stored_public.scopes.contains(Scope::CheckinsRead));
+    assert_eq!(stored_hash, Some(secret_hash(secret)));
+
+    // Bad input: every problem named, exit code 1, nothing registered.
+    let (code, stdout, stderr) = create_client(
+        database.url(),
+        &[
+            "--name",
+            "",
+            "--redirect-uri",
+            "http://app.example/cb",
+            "--type",
+            "public",
+            "--scopes",
+            "admin",
+        ],
+    )
+    .await;
+    assert_eq!(code, 1);
+    assert!(stdout.is_empty(), "{stdout}");
+    for field in ["name:", "redirect_uris[0]:", "scopes:"] {
+        assert!(stderr.contains(field), "{field} missing from {stderr}");
+    }
+    let count = store
+        .run_blocking(|conn| {
+            use diesel::prelude::*;
+            Ok(vicinity_store::schema::oauth_clients::table
+                .count()
+                .get_result::<i64>(conn)?)
+        })
+        .unwrap();
+    assert_eq!(count, 2);
+    store.close(std::time::Duration::from_secs(5));
+}
