@@ -1,11 +1,6 @@
 //! OAuth clients on both backends: what is registered comes back, and a secret is kept only
 //! as its hash.
 
-#![expect(
-    clippy::unwrap_used,
-    reason = "a test fails loudly at the first surprise"
-)]
-
 use chrono::{SubsecRound, Utc};
 use diesel::prelude::*;
 use diesel::sql_types::Text;
