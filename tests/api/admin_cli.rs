@@ -1,7 +1,8 @@
 //! `vicinity admin …` as an operator runs it, against either database.
 
 use serde_json::Value;
-use vicinity_domain::{ClientId, ClientType, Scope, secret_hash};
+use vicinity_domain::secret::sha256_hex;
+use vicinity_domain::{ClientId, ClientType, Scope};
 use vicinity_store::{DatabaseUrl, PoolOptions, Store, clients};
 
 use crate::binary::vicinity;
@@ -90,7 +91,7 @@ async fn create_client_registers_an_app_and_shows_its_secret_once(backend: Backe
         .unwrap();
     assert_eq!(stored_public.client_type, ClientType::Public);
     assert!(stored_public.scopes.contains(Scope::CheckinsRead));
-    assert_eq!(stored_hash, Some(secret_hash(secret)));
+    assert_eq!(stored_hash, Some(sha256_hex(secret)));
 
     // Bad input: every problem named, exit code 1, nothing registered.
     let (code, stdout, stderr) = create_client(

@@ -4,14 +4,11 @@ use std::fmt;
 
 use chrono::{DateTime, Utc};
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use rand::Rng;
-use sha2::{Digest, Sha256};
 use url::{Host, Url};
 
 use crate::error::ValidationErrors;
 use crate::scope::{Scope, ScopeSet};
+use crate::secret::{random_base64url, sha256_hex};
 
 /// RFC 6749 §2.1: a confidential client can keep a secret (a server), a public one cannot (an
 /// app on a phone, a single-page app) and proves itself with PKCE alone.
@@ -86,30 +83,16 @@ impl ClientSecret {
         &self.0
     }
 
-    /// What is stored instead of the secret: its SHA-256, hex. A secret of 256 random bits
-    /// needs no slow password hash; nothing shorter can be guessed at any speed.
+    /// What is stored instead of the secret: its SHA-256, hex.
     pub fn hash(&self) -> String {
-        secret_hash(&self.0)
+        sha256_hex(&self.0)
     }
-}
-
-/// The stored form of a presented secret, to compare with [`ClientSecret::hash`].
-pub fn secret_hash(secret: &str) -> String {
-    Sha256::digest(secret.as_bytes())
-        .iter()
-        .map(|byte| format!("{byte:02x}"))
-        .collect()
 }
 
 impl fmt::Debug for ClientSecret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("ClientSecret(…)")
     }
-}
-
-fn random_base64url<const N: usize>() -> String {
-    let bytes: [u8; N] = rand::rng().random();
-    URL_SAFE_NO_PAD.encode(bytes)
 }
 
 /// A registered redirection endpoint (RFC 6749 §3.1.2). Authorization requests must name one
@@ -383,11 +366,6 @@ mod tests {
                 .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
         );
         assert_eq!(format!("{secret:?}"), "ClientSecret(…)");
-        // SHA-256 of "abc" (FIPS 180-2 appendix B.1).
-        assert_eq!(
-            secret_hash("abc"),
-            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
-        );
-        assert_eq!(secret.hash(), secret_hash(secret.expose()));
+        assert_eq!(secret.hash(), sha256_hex(secret.expose()));
     }
 }

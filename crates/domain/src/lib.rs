@@ -8,11 +8,12 @@ pub mod client;
 pub mod error;
 pub mod id;
 pub mod scope;
+pub mod secret;
 pub mod settings;
 pub mod user;
 pub mod venue;
 
-pub use client::{Client, ClientId, ClientSecret, ClientType, NewClient, RedirectUri, secret_hash};
+pub use client::{Client, ClientId, ClientSecret, ClientType, NewClient, RedirectUri};
 pub use error::{FieldError, ValidationErrors};
 pub use id::{CheckInId, IdParseError, TokenFamilyId, UserId, VenueId};
 pub use scope::{Scope, ScopeSet, UnknownScope};

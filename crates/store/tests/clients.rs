@@ -4,7 +4,8 @@
 use chrono::{SubsecRound, Utc};
 use diesel::prelude::*;
 use diesel::sql_types::Text;
-use vicinity_domain::{ClientId, ClientType, NewClient, Scope, secret_hash};
+use vicinity_domain::secret::sha256_hex;
+use vicinity_domain::{ClientId, ClientType, NewClient, Scope};
 use vicinity_store::testing::TestDatabase;
 use vicinity_store::{PoolOptions, Store, StoreError, clients};
 
@@ -55,7 +56,7 @@ fn clients_are_registered_and_read_back_on_both_backends() {
                 assert!(job.redirect_uris.is_empty());
                 assert_eq!(
                     clients::secret_hash(conn, &job.id)?,
-                    Some(secret_hash(secret.expose()))
+                    Some(sha256_hex(secret.expose()))
                 );
                 // Nothing stored holds the secret itself.
                 let columns: Vec<Line> = diesel::sql_query(

@@ -2,10 +2,8 @@
 
 use std::time::Duration;
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
-use sha2::{Digest, Sha256};
+use vicinity_domain::secret::{random_base64url, sha256_hex};
 use vicinity_store::tokens::NewRefreshToken;
 
 /// Refresh tokens start with this, so they are recognisable in revocation requests and by
@@ -13,16 +11,12 @@ use vicinity_store::tokens::NewRefreshToken;
 pub const PREFIX: &str = "vrt_";
 
 pub fn generate() -> String {
-    let bytes: [u8; 32] = rand::random();
-    format!("{PREFIX}{}", URL_SAFE_NO_PAD.encode(bytes))
+    format!("{PREFIX}{}", random_base64url::<32>())
 }
 
-/// The stored form of a token. A fast hash suffices: the token has 256 bits of entropy.
+/// The stored form of a token.
 pub fn hash(token: &str) -> String {
-    Sha256::digest(token.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    sha256_hex(token)
 }
 
 /// A refresh token about to be issued: the client sees `token` once; only its hash is stored.

@@ -5,9 +5,9 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 use vicinity_domain::checkin::{parse_checkin_time, parse_shout};
+use vicinity_domain::secret::sha256_hex;
 use vicinity_domain::{CheckInId, UserId, ValidationErrors, VenueId, Visibility};
 use vicinity_store::checkins::{
     self, Answer, CheckInKey, IdempotencyKey, Listed, NewCheckIn, Scope,
@@ -142,8 +142,7 @@ impl CreateCheckinRequest {
     /// What identifies "the same request" for an idempotency key.
     fn fingerprint(&self) -> String {
         let body = serde_json::to_string(self).unwrap_or_default();
-        let digest = Sha256::digest(format!("POST /v1/checkins\n{body}").as_bytes());
-        digest.iter().map(|b| format!("{b:02x}")).collect()
+        sha256_hex(&format!("POST /v1/checkins\n{body}"))
     }
 }
 
