@@ -153,16 +153,7 @@ fn admin(settings: &Settings, command: AdminCommand) -> Result<(), CliError> {
                 &redirect_uris,
                 &scopes.replace(',', " "),
             )
-            .map_err(|errors| {
-                CliError::Config(
-                    errors
-                        .0
-                        .iter()
-                        .map(|e| format!("{}: {}", e.field, e.message))
-                        .collect::<Vec<_>>()
-                        .join("\n"),
-                )
-            })?;
+            .map_err(|errors| CliError::Config(errors.to_string()))?;
             let store = connect(settings)?;
             store.migrate()?;
             let (client, secret) =

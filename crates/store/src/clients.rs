@@ -49,20 +49,32 @@ pub fn create(
     now: DateTime<Utc>,
 ) -> Result<(Client, Option<ClientSecret>), StoreError> {
     let secret = (new.client_type == ClientType::Confidential).then(ClientSecret::generate);
-    let id = ClientId::generate();
-    let uris: Vec<&str> = new.redirect_uris.iter().map(RedirectUri::as_str).collect();
+    let client = Client {
+        id: ClientId::generate(),
+        name: new.name.clone(),
+        client_type: new.client_type,
+        redirect_uris: new.redirect_uris.clone(),
+        scopes: new.scopes,
+        // As stored: to the microsecond.
+        created_at: from_micros(to_micros(now))?,
+    };
+    let uris: Vec<&str> = client
+        .redirect_uris
+        .iter()
+        .map(RedirectUri::as_str)
+        .collect();
     diesel::insert_into(oauth_clients::table)
         .values((
-            oauth_clients::client_id.eq(id.as_str()),
-            oauth_clients::name.eq(&new.name),
-            oauth_clients::client_type.eq(new.client_type.as_str()),
+            oauth_clients::client_id.eq(client.id.as_str()),
+            oauth_clients::name.eq(&client.name),
+            oauth_clients::client_type.eq(client.client_type.as_str()),
             oauth_clients::secret_hash.eq(secret.as_ref().map(ClientSecret::hash)),
             oauth_clients::redirect_uris.eq(uris.join("\n")),
-            oauth_clients::scopes.eq(new.scopes.to_string()),
-            oauth_clients::created_at.eq(to_micros(now)),
+            oauth_clients::scopes.eq(client.scopes.to_string()),
+            oauth_clients::created_at.eq(to_micros(client.created_at)),
         ))
         .execute(conn)?;
-    Ok((find(conn, &id)?, secret))
+    Ok((client, secret))
 }
 
 /// The client registered under `id`.
