@@ -54,6 +54,13 @@ impl TestDatabase {
         })
     }
 
+    /// The databases a test runs on: SQLite always, and PostgreSQL when configured.
+    pub fn each(test_name: &str) -> Vec<Self> {
+        let mut all = vec![TestDatabase::sqlite()];
+        all.extend(TestDatabase::postgres(test_name));
+        all
+    }
+
     pub fn url(&self) -> &DatabaseUrl {
         match self {
             TestDatabase::Sqlite { url, .. } | TestDatabase::Postgres { url, .. } => url,

@@ -17,9 +17,7 @@ struct Line {
 
 #[test]
 fn clients_are_registered_and_read_back_on_both_backends() {
-    let mut databases = vec![TestDatabase::sqlite()];
-    databases.extend(TestDatabase::postgres("clients_are_registered"));
-    for db in databases {
+    for db in TestDatabase::each("clients_are_registered") {
         let store = Store::connect(db.url(), &PoolOptions::default()).unwrap();
         store.migrate().unwrap();
         store

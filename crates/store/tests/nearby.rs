@@ -26,9 +26,7 @@ fn on_each_database(
     test: &str,
     work: impl Fn(&mut DbConnection) -> Result<(), vicinity_store::StoreError>,
 ) {
-    let mut databases = vec![TestDatabase::sqlite()];
-    databases.extend(TestDatabase::postgres(test));
-    for db in databases {
+    for db in TestDatabase::each(test) {
         let store = Store::connect(db.url(), &PoolOptions::default()).unwrap();
         store.migrate().unwrap();
         store.run_blocking(&work).unwrap();
@@ -39,9 +37,7 @@ fn on_each_database(
 /// Runs `work` on a fresh, migrated store of each database (SQLite, and PostgreSQL when
 /// configured) inside a tokio runtime, for what starts background tasks (the recorder).
 fn on_each_store<F: std::future::Future<Output = ()>>(test: &str, work: impl Fn(Store) -> F) {
-    let mut databases = vec![TestDatabase::sqlite()];
-    databases.extend(TestDatabase::postgres(test));
-    for db in databases {
+    for db in TestDatabase::each(test) {
         let store = Store::connect(db.url(), &PoolOptions::default()).unwrap();
         store.migrate().unwrap();
         let runtime = tokio::runtime::Builder::new_current_thread()
@@ -333,9 +329,7 @@ fn model_agrees(store: &Store, people: &[User], now: chrono::DateTime<Utc>) -> u
 #[test]
 fn the_read_model_answers_as_the_database_does_through_every_change() {
     let test = "the_read_model_answers_as_the_database_does_through_every_change";
-    let mut databases = vec![TestDatabase::sqlite()];
-    databases.extend(TestDatabase::postgres(test));
-    for db in databases {
+    for db in TestDatabase::each(test) {
         let store = Store::connect(db.url(), &PoolOptions::default()).unwrap();
         store.migrate().unwrap();
         let mut rng = StdRng::seed_from_u64(11);

@@ -16,12 +16,6 @@ use vicinity_store::{
     DbConnection, PoolOptions, Store, StoreError, revert_all_migrations, transaction, users,
 };
 
-fn databases(test: &str) -> Vec<TestDatabase> {
-    let mut all = vec![TestDatabase::sqlite()];
-    all.extend(TestDatabase::postgres(test));
-    all
-}
-
 /// Every table's columns (with type and nullability) and every index, sorted: what a schema
 /// dump would compare.
 fn schema_dump(conn: &mut DbConnection) -> Vec<String> {
@@ -67,7 +61,7 @@ fn migration_count() -> usize {
 
 #[test]
 fn migrations_apply_revert_and_reapply_on_both_backends() {
-    for db in databases("migrations_apply_revert_and_reapply") {
+    for db in TestDatabase::each("migrations_apply_revert_and_reapply") {
         let store = Store::connect(db.url(), &PoolOptions::default()).unwrap();
         let applied = store.migrate().unwrap();
         let expected = migration_count();
@@ -162,7 +156,7 @@ fn seed_everything(conn: &mut DbConnection, ada: i64, grace: i64) {
 
 #[test]
 fn deleting_an_account_removes_everything_it_owns_on_both_backends() {
-    for db in databases("deleting_an_account_removes_everything_it_owns") {
+    for db in TestDatabase::each("deleting_an_account_removes_everything_it_owns") {
         let store = Store::connect(db.url(), &PoolOptions::default()).unwrap();
         store.migrate().unwrap();
         store
@@ -221,7 +215,7 @@ fn deleting_an_account_removes_everything_it_owns_on_both_backends() {
 
 #[test]
 fn a_failed_inner_transaction_rolls_back_only_its_own_work_on_both_backends() {
-    for db in databases("a_failed_inner_transaction_rolls_back_only_its_own_work") {
+    for db in TestDatabase::each("a_failed_inner_transaction_rolls_back_only_its_own_work") {
         let store = Store::connect(db.url(), &PoolOptions::default()).unwrap();
         store.migrate().unwrap();
         let new_user = |name: &str| {
