@@ -1,7 +1,7 @@
 //! Connections and the pool: which backend a URL names, how each is tuned, how work runs.
 
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use diesel::Connection;
@@ -131,6 +131,55 @@ const TRUSTED_FOR: Duration = Duration::from_secs(1);
 pub struct Pooled {
     conn: DbConnection,
     trusted_until: Option<Instant>,
+    /// Declared after `conn`, so the connection is closed before the census hears of it.
+    _counted: Counted,
+}
+
+/// The connections a store has open or is opening, on any thread: the pool opens them on its
+/// own worker threads, and the change follower on its thread. Exiting the process while one of
+/// those threads is inside libpq's TLS code crashes in OpenSSL's exit handler (a segfault in
+/// about one run in seven of a short CLI command), so [`Store::close`] waits for the count to
+/// reach zero.
+#[derive(Debug, Default)]
+pub(crate) struct Census {
+    open: Mutex<usize>,
+    changed: Condvar,
+}
+
+impl Census {
+    /// Counts one connection until the returned guard is dropped.
+    pub(crate) fn enter(self: &Arc<Self>) -> Counted {
+        *self.open.lock().unwrap_or_else(PoisonError::into_inner) += 1;
+        Counted(Arc::clone(self))
+    }
+
+    /// Waits until no connection is open or being opened; false if `deadline` came first.
+    fn wait_until_empty(&self, deadline: Instant) -> bool {
+        let mut open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
+        while *open > 0 {
+            let Some(left) = deadline.checked_duration_since(Instant::now()) else {
+                return false;
+            };
+            open = self
+                .changed
+                .wait_timeout(open, left)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+        true
+    }
+}
+
+/// One connection counted by a [`Census`].
+#[derive(Debug)]
+pub(crate) struct Counted(Arc<Census>);
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        let mut open = self.0.open.lock().unwrap_or_else(PoisonError::into_inner);
+        *open = open.saturating_sub(1);
+        self.0.changed.notify_all();
+    }
 }
 
 impl Pooled {
@@ -159,16 +208,22 @@ impl std::ops::DerefMut for Pooled {
 /// round trip per request (a third of PostgreSQL's statements under load). A connection idle
 /// for longer (and so possibly cut by a database restart), or whose last work failed, is
 /// pinged first, and one that fails the ping is dropped by the pool.
-struct Manager(ConnectionManager<DbConnection>);
+struct Manager {
+    inner: ConnectionManager<DbConnection>,
+    census: Arc<Census>,
+}
 
 impl ManageConnection for Manager {
     type Connection = Pooled;
     type Error = diesel::r2d2::Error;
 
     fn connect(&self) -> Result<Pooled, Self::Error> {
+        // Counted from before libpq is entered, and uncounted if it fails.
+        let counted = self.census.enter();
         Ok(Pooled {
-            conn: self.0.connect()?,
+            conn: self.inner.connect()?,
             trusted_until: None,
+            _counted: counted,
         })
     }
 
@@ -179,11 +234,11 @@ impl ManageConnection for Manager {
         {
             return Ok(());
         }
-        self.0.is_valid(&mut conn.conn)
+        self.inner.is_valid(&mut conn.conn)
     }
 
     fn has_broken(&self, conn: &mut Pooled) -> bool {
-        self.0.has_broken(&mut conn.conn)
+        self.inner.has_broken(&mut conn.conn)
     }
 }
 
@@ -198,6 +253,22 @@ fn tune(conn: &mut DbConnection) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// Puts a SQLite file in WAL mode. The switch needs the file to itself, and SQLite answers
+/// "locked" at once, without its busy handler, while another process is creating or migrating
+/// the same new file; so the switch is retried for as long as the busy timeout would wait.
+fn switch_to_wal(sqlite: &mut SqliteConnection) -> Result<(), StoreError> {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        match sqlite.batch_execute("PRAGMA journal_mode = WAL") {
+            Ok(()) => return Ok(()),
+            Err(error) if Instant::now() < deadline && error.to_string().contains("locked") => {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            Err(error) => return Err(error.into()),
+        }
+    }
+}
+
 /// The connection pool and what it points at. Cheap to clone.
 #[derive(Clone)]
 pub struct Store {
@@ -207,6 +278,8 @@ pub struct Store {
     holders: Arc<()>,
     /// The in-memory read model, shared by the clones.
     hot: Arc<Hot>,
+    /// The connections open on any thread, which closing waits for.
+    census: Arc<Census>,
 }
 
 impl Store {
@@ -222,11 +295,15 @@ impl Store {
         // Surface a wrong URL or a stopped server now, not at the first request.
         let mut first = url.establish()?;
         match &mut first {
-            DbConnection::Sqlite(sqlite) => sqlite.batch_execute("PRAGMA journal_mode = WAL")?,
+            DbConnection::Sqlite(sqlite) => switch_to_wal(sqlite)?,
             DbConnection::Pg(pg) => pg.batch_execute("SELECT 1")?,
         }
         drop(first);
-        let manager = Manager(ConnectionManager::new(url.connection_string()));
+        let census = Arc::new(Census::default());
+        let manager = Manager {
+            inner: ConnectionManager::new(url.connection_string()),
+            census: Arc::clone(&census),
+        };
         let pool = Pool::builder()
             .max_size(options.max_connections)
             .min_idle(Some(1))
@@ -238,6 +315,7 @@ impl Store {
             url: url.clone(),
             holders: Arc::new(()),
             hot: Arc::new(Hot::default()),
+            census,
         })
     }
 
@@ -255,9 +333,10 @@ impl Store {
                 self.hot.set_through_database(true);
                 let weak = Arc::downgrade(&self.hot);
                 let connection_string = connection_string.clone();
+                let census = Arc::clone(&self.census);
                 std::thread::Builder::new()
                     .name("change-follower".into())
-                    .spawn(move || crate::events::follow(&connection_string, &weak))
+                    .spawn(move || crate::events::follow(&connection_string, &weak, &census))
                     .map_err(|e| StoreError::Unavailable(format!("cannot start a thread: {e}")))?;
                 Ok(())
             }
@@ -294,20 +373,22 @@ impl Store {
         .map_err(|e| StoreError::Unavailable(format!("database task failed: {e}")))?
     }
 
-    /// Closes the pool once every other clone is gone (or `patience` ran out), so connections
-    /// are closed by this thread before the process exits. Exiting while another thread is
-    /// still closing a TLS connection to PostgreSQL can crash in the TLS library's exit
-    /// handlers. Returns whether the other holders let go in time.
+    /// Closes the pool once every other clone is gone, then waits until every connection the
+    /// store opened on another thread (the pool's workers may still be opening one; the change
+    /// follower holds its own) is closed, so that the process can exit: exiting while another
+    /// thread is inside libpq's TLS code crashes in OpenSSL's exit handler. Returns whether all
+    /// of that happened within `patience`.
     pub fn close(self, patience: Duration) -> bool {
-        let deadline = std::time::Instant::now() + patience;
+        let deadline = Instant::now() + patience;
         while Arc::strong_count(&self.holders) > 1 {
-            if std::time::Instant::now() >= deadline {
+            if Instant::now() >= deadline {
                 return false;
             }
             std::thread::sleep(Duration::from_millis(10));
         }
+        let census = Arc::clone(&self.census);
         drop(self);
-        true
+        census.wait_until_empty(deadline)
     }
 
     /// Checks that the database answers a trivial query.

@@ -19,8 +19,8 @@
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
-use std::sync::Weak;
 use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
@@ -28,6 +28,7 @@ use diesel::prelude::*;
 use vicinity_domain::PrecisionLevel;
 use vicinity_geo::Point;
 
+use crate::connection::Census;
 use crate::hot::{Hot, Located};
 use crate::{DbConnection, StoreError};
 
@@ -240,9 +241,11 @@ pub(crate) fn take_pending() -> Vec<(i64, Change)> {
 /// Applies the change feed to `hot` until it is dropped; reconnects after errors, and reloads
 /// the whole read model after each (re)connection, since changes may have been missed while
 /// it was away. While disconnected the read model is not ready and callers read the database.
-pub(crate) fn follow(connection_string: &str, hot: &Weak<Hot>) {
+pub(crate) fn follow(connection_string: &str, hot: &Weak<Hot>, census: &Arc<Census>) {
     let mut backoff = Duration::from_millis(200);
     while hot.strong_count() > 0 {
+        // Dropped after `conn` (declared later), so closing the store waits for both.
+        let _counted = census.enter();
         let mut conn = match PgConnection::establish(connection_string) {
             Ok(conn) => DbConnection::Pg(conn),
             Err(error) => {

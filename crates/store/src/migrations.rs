@@ -43,12 +43,19 @@ pub(crate) fn run_migrations(conn: &mut DbConnection) -> Result<Vec<String>, Sto
                 .execute(pg)?;
             result?
         }
-        DbConnection::Sqlite(sqlite) => sqlite
-            .run_pending_migrations(SQLITE)
-            .map_err(migration_error)?
-            .iter()
-            .map(ToString::to_string)
-            .collect(),
+        // SQLite has no advisory lock: the write lock, taken before looking for pending
+        // migrations, keeps two processes opening a new file from both applying them.
+        DbConnection::Sqlite(_) => crate::transaction(conn, |conn| {
+            let DbConnection::Sqlite(sqlite) = conn else {
+                return Err(StoreError::Corrupt("connection changed backend".into()));
+            };
+            Ok(sqlite
+                .run_pending_migrations(SQLITE)
+                .map_err(migration_error)?
+                .iter()
+                .map(ToString::to_string)
+                .collect())
+        })?,
     };
     Ok(applied)
 }
