@@ -168,6 +168,55 @@ impl RedirectUri {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// Whether an authorization request's `redirect_uri` names this endpoint: the same text,
+    /// character for character (RFC 9700 §2.1), except that for an `http` loopback endpoint
+    /// the port may differ, since a native app listens on whatever port it got (RFC 8252
+    /// §7.3). Scheme, address, path and query must still be identical.
+    pub fn matches(&self, presented: &str) -> bool {
+        if self.0 == presented {
+            return true;
+        }
+        let (Ok(registered), Ok(presented_url)) = (Url::parse(&self.0), Url::parse(presented))
+        else {
+            return false;
+        };
+        let loopback = |url: &Url| {
+            url.scheme() == "http"
+                && match url.host() {
+                    Some(Host::Ipv4(ip)) => ip.is_loopback(),
+                    Some(Host::Ipv6(ip)) => ip.is_loopback(),
+                    _ => false,
+                }
+        };
+        if !loopback(&registered) || !loopback(&presented_url) {
+            return false;
+        }
+        // Compare the texts with the port removed, so that nothing the parser normalises
+        // (case, dot segments, escapes) can make two different strings equal.
+        let without_port = |text: &str, url: &Url| -> Option<String> {
+            let host = url.host_str()?;
+            let start = text.find("://")? + 3;
+            let authority_end = start + host.len();
+            if text.get(start..authority_end)? != host {
+                return None;
+            }
+            let rest = text.get(authority_end..)?;
+            let rest = match url.port() {
+                Some(_) => rest
+                    .strip_prefix(':')?
+                    .trim_start_matches(|c: char| c.is_ascii_digit()),
+                None => rest,
+            };
+            Some(format!("{}{rest}", text.get(..authority_end)?))
+        };
+        !presented
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control())
+            && without_port(&self.0, &registered).is_some_and(|registered| {
+                without_port(presented, &presented_url) == Some(registered)
+            })
+    }
 }
 
 fn localhost(text: &str) -> String {
@@ -271,6 +320,48 @@ fn client_scopes(text: &str, client_type: ClientType) -> Result<ScopeSet, String
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_redirect_uri_matches_exactly_except_a_loopback_port() {
+        let web = RedirectUri::from_trusted("https://app.example/cb?x=1".into());
+        assert!(web.matches("https://app.example/cb?x=1"));
+        for other in [
+            "https://app.example/cb?x=2",
+            "https://app.example/cb",
+            "https://APP.example/cb?x=1",
+            "https://app.example:443/cb?x=1",
+            "https://app.example/cb?x=1#f",
+            "https://app.example/cb/../cb?x=1",
+        ] {
+            assert!(!web.matches(other), "{other}");
+        }
+        let native = RedirectUri::from_trusted("http://127.0.0.1/callback".into());
+        for same in [
+            "http://127.0.0.1/callback",
+            "http://127.0.0.1:53121/callback",
+            "http://127.0.0.1:8/callback",
+        ] {
+            assert!(native.matches(same), "{same}");
+        }
+        for other in [
+            "http://127.0.0.1:53121/callback/",
+            "http://127.0.0.1:53121/other",
+            "http://127.0.0.2:53121/callback",
+            "http://[::1]:53121/callback",
+            "https://127.0.0.1:53121/callback",
+            "http://user@127.0.0.1:53121/callback",
+            "http://127.0.0.1:53121/call%62ack",
+            "http://127.000.0.1:53121/callback",
+            "http://127.0.0.1:53121/callback?",
+            "http://127.0.0.1:/callback",
+        ] {
+            assert!(!native.matches(other), "{other}");
+        }
+        let v6 = RedirectUri::from_trusted("http://[::1]:8080/cb".into());
+        assert!(v6.matches("http://[::1]:1234/cb"));
+        assert!(v6.matches("http://[::1]/cb"));
+        assert!(!v6.matches("http://[::1]:1234/cb2"));
+    }
 
     fn uri(text: &str, client_type: ClientType) -> Result<RedirectUri, String> {
         RedirectUri::parse(text, client_type)

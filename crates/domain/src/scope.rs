@@ -43,6 +43,23 @@ impl Scope {
         }
     }
 
+    /// What the scope lets an app do, in the words the consent page shows a person.
+    pub const fn describe(self) -> &'static str {
+        match self {
+            Scope::Profile => "See your profile: username, display name and bio",
+            Scope::CheckinsRead => "See your check-ins and those your friends share with you",
+            Scope::CheckinsWrite => "Check in at places for you, and delete your check-ins",
+            Scope::FriendsRead => "See your friends, friend requests and blocks",
+            Scope::FriendsWrite => "Send and answer friend requests, unfriend and block for you",
+            Scope::LocationRead => {
+                "See where you and your friends are, as precisely as each of you shares it"
+            }
+            Scope::LocationWrite => "Update or clear your current location",
+            Scope::VenuesWrite => "Add and edit places",
+            Scope::Admin => "Administer this Vicinity server",
+        }
+    }
+
     const fn bit(self) -> u16 {
         1 << (self as u16)
     }
