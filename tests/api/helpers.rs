@@ -154,6 +154,11 @@ impl TestApp {
         );
     }
 
+    /// The server's own store, for arranging what no public route can (registering apps).
+    pub fn store(&self) -> &Store {
+        self.store.as_ref().unwrap()
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.address)
     }
@@ -360,4 +365,25 @@ pub async fn put_location(app: &TestApp, who: &Session, at: vicinity_geo::Point)
         Some(body),
     )
     .await
+}
+
+/// Registers a third-party app as `vicinity admin create-client` would: its client id, and its
+/// secret if it is confidential.
+pub fn register_app(
+    app: &TestApp,
+    client_type: vicinity_domain::ClientType,
+    redirect_uris: &[&str],
+    scopes: &str,
+) -> (String, Option<String>) {
+    let redirect_uris: Vec<String> = redirect_uris.iter().map(|u| (*u).to_owned()).collect();
+    let new = vicinity_domain::NewClient::parse("Trail Log", client_type, &redirect_uris, scopes)
+        .unwrap();
+    let (client, secret) = app
+        .store()
+        .run_blocking(move |conn| vicinity_store::clients::create(conn, &new, chrono::Utc::now()))
+        .unwrap();
+    (
+        client.id.as_str().to_owned(),
+        secret.map(|s| s.expose().to_owned()),
+    )
 }

@@ -13,6 +13,7 @@ mod helpers;
 mod accounts;
 mod admin_cli;
 mod auth_failures;
+mod authorization;
 mod binary;
 mod checkins;
 mod errors;

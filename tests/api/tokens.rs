@@ -4,7 +4,9 @@ use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use reqwest::StatusCode;
 use serde_json::Value;
 
-use crate::helpers::{Backend, TestApp, claims_of};
+use vicinity_domain::ClientType;
+
+use crate::helpers::{Backend, TestApp, claims_of, register_app};
 use crate::on_both_backends;
 
 on_both_backends!(
@@ -233,8 +235,8 @@ async fn token_endpoint_errors_follow_rfc_6749(backend: Backend) {
                 ("refresh_token", &ada.refresh_token),
                 ("client_id", "someone-else"),
             ],
-            StatusCode::BAD_REQUEST,
-            "invalid_grant",
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
         ),
         (
             vec![
@@ -318,13 +320,20 @@ async fn a_replayed_refresh_token_revokes_the_login_whatever_it_is_sent_with(bac
     let app = TestApp::spawn(backend).await;
     let ada = app.register("ada").await;
     let rotated: Value = app.refresh(&ada.refresh_token).await.json().await.unwrap();
+    // Replayed by another app, asking for more than the login had.
+    let (other_app, _) = register_app(
+        &app,
+        ClientType::Public,
+        &["https://other.example/cb"],
+        "profile",
+    );
     let response = app
         .post_form(
             "/oauth/token",
             &[
                 ("grant_type", "refresh_token"),
                 ("refresh_token", &ada.refresh_token),
-                ("client_id", "someone-else"),
+                ("client_id", &other_app),
                 ("scope", "admin"),
             ],
         )

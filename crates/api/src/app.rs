@@ -14,7 +14,7 @@ use vicinity_store::maintenance::prune;
 use crate::auth::access::AccessTokens;
 use crate::auth::keys::SigningKeys;
 use crate::auth::password::Passwords;
-use crate::auth::throttle::{LoginThrottle, PerUser};
+use crate::auth::throttle::{FailureThrottle, LoginThrottle, PerUser};
 use crate::config::ApiConfig;
 use crate::cursor::Cursors;
 use crate::error::ApiError;
@@ -29,6 +29,8 @@ pub struct AppState {
     pub(crate) config: ApiConfig,
     pub(crate) tokens: AccessTokens,
     pub(crate) throttle: LoginThrottle,
+    /// Failed client authentications at the token endpoints, per client.
+    pub(crate) client_failures: FailureThrottle,
     pub(crate) passwords: Passwords,
     pub(crate) openapi_yaml: String,
     pub(crate) cursors: Cursors,
@@ -114,6 +116,7 @@ impl Application {
         let state = web::Data::new(AppState {
             store,
             throttle: LoginThrottle::new(&config.login_throttle),
+            client_failures: FailureThrottle::new(10, std::time::Duration::from_secs(60)),
             config: config.clone(),
             tokens,
             passwords,

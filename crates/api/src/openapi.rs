@@ -5,7 +5,9 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use crate::error::{ErrorBody, ErrorDetail, ErrorEnvelope};
-use crate::routes::{accounts, checkins, friends, me, oauth, ops, presence, users, venues};
+use crate::routes::{
+    accounts, authorize, checkins, friends, me, oauth, ops, presence, users, venues,
+};
 
 struct BearerAuth;
 
@@ -78,6 +80,9 @@ impl Modify for BearerAuth {
         oauth::token,
         oauth::revoke,
         oauth::jwks,
+        oauth::metadata,
+        authorize::authorize_page,
+        authorize::authorize_form,
         ops::healthz,
         ops::readyz,
         ops::openapi,

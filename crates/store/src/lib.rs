@@ -17,6 +17,7 @@ macro_rules! on_each_backend {
 }
 
 pub mod access_log;
+pub mod authorization;
 pub mod checkins;
 pub mod clients;
 mod connection;

@@ -4,7 +4,9 @@
 use chrono::{DateTime, Duration, Utc};
 use diesel::prelude::*;
 
-use crate::schema::{changes, idempotency_keys, location_access, presence, refresh_tokens};
+use crate::schema::{
+    changes, idempotency_keys, location_access, oauth_codes, presence, refresh_tokens, web_sessions,
+};
 use crate::time::to_micros;
 use crate::{DbConnection, StoreError};
 
@@ -38,6 +40,11 @@ pub struct Pruned {
     pub refresh_tokens: usize,
     /// Rows of the change feed that every instance has long applied.
     pub changes: usize,
+    /// Authorization codes past their expiry (kept as long as expired refresh tokens, so that
+    /// a late replay is still recognised).
+    pub authorization_codes: usize,
+    /// Expired sessions of the authorization page.
+    pub web_sessions: usize,
 }
 
 /// Deletes expired presence at once, and the rest after its retention.
@@ -69,6 +76,14 @@ pub fn prune(
             changes::table.filter(changes::created_at.lt(to_micros(now - CHANGES_KEPT))),
         )
         .execute(conn)?,
+        authorization_codes: diesel::delete(
+            oauth_codes::table.filter(
+                oauth_codes::expires_at.lt(to_micros(now - retention.expired_refresh_tokens)),
+            ),
+        )
+        .execute(conn)?,
+        web_sessions: diesel::delete(web_sessions::table.filter(web_sessions::expires_at.le(at)))
+            .execute(conn)?,
     })
 }
 

@@ -180,6 +180,42 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    oauth_codes (code_hash) {
+        code_hash -> Text,
+        client_id -> Text,
+        user_id -> BigInt,
+        redirect_uri -> Nullable<Text>,
+        scope -> Text,
+        code_challenge -> Text,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+        used_at -> Nullable<BigInt>,
+        family_id -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    oauth_consents (user_id, client_id) {
+        user_id -> BigInt,
+        client_id -> Text,
+        scope -> Text,
+        granted_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    web_sessions (token_hash) {
+        token_hash -> Text,
+        user_id -> BigInt,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+    }
+}
+
+diesel::joinable!(oauth_codes -> users (user_id));
+diesel::joinable!(oauth_consents -> oauth_clients (client_id));
+diesel::joinable!(web_sessions -> users (user_id));
 diesel::joinable!(refresh_tokens -> token_families (family_id));
 diesel::joinable!(venues -> categories (category_id));
 diesel::joinable!(checkins -> venues (venue_id));
@@ -200,5 +236,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     idempotency_keys,
     location_access,
     changes,
-    oauth_clients
+    oauth_clients,
+    oauth_codes,
+    oauth_consents,
+    web_sessions,
 );

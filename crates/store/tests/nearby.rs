@@ -281,6 +281,8 @@ fn expired_presence_and_stale_records_are_pruned() {
                 access_log: 0,
                 refresh_tokens: 0,
                 changes: 0,
+                authorization_codes: 0,
+                web_sessions: 0,
             }
         );
         // Ada's expired position is gone, not merely hidden; Bob's current one stays.

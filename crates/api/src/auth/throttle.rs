@@ -76,6 +76,59 @@ impl LoginThrottle {
     }
 }
 
+/// Failed client authentications per client id: after `limit` failures within `window`, every
+/// attempt (right or wrong) is refused until the window has passed, so secrets cannot be
+/// guessed at speed. Only failures count, so a busy client that authenticates correctly is
+/// never slowed; the price is that someone sending wrong secrets can lock a client out for a
+/// window, which is the usual trade of lockouts.
+pub struct FailureThrottle {
+    failures: std::sync::Mutex<std::collections::HashMap<String, (u32, std::time::Instant)>>,
+    limit: u32,
+    window: Duration,
+}
+
+impl FailureThrottle {
+    pub fn new(limit: u32, window: Duration) -> Self {
+        Self {
+            failures: std::sync::Mutex::default(),
+            limit: limit.max(1),
+            window,
+        }
+    }
+
+    /// `Err(seconds)` while `key` is locked out.
+    pub fn check(&self, key: &str) -> Result<(), u64> {
+        let failures = self
+            .failures
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match failures.get(key) {
+            Some((count, since)) if *count >= self.limit && since.elapsed() < self.window => {
+                Err((self.window - since.elapsed()).as_secs().max(1))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Counts a failure of `key`.
+    pub fn failed(&self, key: &str) {
+        let mut failures = self
+            .failures
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if failures.len() >= 10_000 {
+            failures.retain(|_, (_, since)| since.elapsed() < self.window);
+        }
+        let entry = failures
+            .entry(key.chars().take(100).collect())
+            .or_insert((0, std::time::Instant::now()));
+        if entry.1.elapsed() >= self.window {
+            *entry = (0, std::time::Instant::now());
+        }
+        entry.0 += 1;
+    }
+}
+
 /// A rate per person (position updates, nearby queries), keyed by user id.
 pub struct PerUser {
     limiter: DefaultKeyedRateLimiter<i64>,
@@ -125,6 +178,24 @@ mod tests {
         let wait = throttle.attempt_on("ada").unwrap_err();
         assert!((1..=60).contains(&wait), "{wait}");
         assert!(throttle.attempt_on("grace").is_ok());
+    }
+
+    #[test]
+    fn failures_lock_a_key_out_for_the_window() {
+        let throttle = FailureThrottle::new(2, Duration::from_millis(200));
+        assert!(throttle.check("app").is_ok());
+        throttle.failed("app");
+        assert!(throttle.check("app").is_ok());
+        throttle.failed("app");
+        assert!(throttle.check("app").is_err());
+        assert!(throttle.check("other").is_ok());
+        std::thread::sleep(Duration::from_millis(250));
+        assert!(throttle.check("app").is_ok());
+        throttle.failed("app");
+        assert!(
+            throttle.check("app").is_ok(),
+            "a new window starts from zero"
+        );
     }
 
     #[test]

@@ -187,7 +187,7 @@ pub async fn register(
 /// The address sign-ups and logins are counted against. Behind a proxy every request comes
 /// from the proxy; when the operator says it can be trusted, the client is the last address in
 /// `X-Forwarded-For` (the one the proxy itself appended; earlier entries are the client's word).
-fn client_address(request: &HttpRequest, trust_forwarded_for: bool) -> Option<IpAddr> {
+pub(crate) fn client_address(request: &HttpRequest, trust_forwarded_for: bool) -> Option<IpAddr> {
     let forwarded = trust_forwarded_for
         .then(|| {
             request

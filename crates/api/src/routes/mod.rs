@@ -1,6 +1,7 @@
 //! Routes, one module per resource.
 
 pub mod accounts;
+pub mod authorize;
 pub mod checkins;
 pub mod friends;
 pub mod me;
@@ -88,9 +89,15 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             ),
     )
     // Resources (not bare routes) so that a known path with the wrong method is a 405.
+    .service(
+        web::resource("/oauth/authorize")
+            .get(authorize::authorize_page)
+            .post(authorize::authorize_form),
+    )
     .service(web::resource("/oauth/token").post(oauth::token))
     .service(web::resource("/oauth/revoke").post(oauth::revoke))
     .service(web::resource("/.well-known/jwks.json").get(oauth::jwks))
+    .service(web::resource("/.well-known/oauth-authorization-server").get(oauth::metadata))
     .service(web::resource("/healthz").get(ops::healthz))
     .service(web::resource("/readyz").get(ops::readyz))
     .service(web::resource("/openapi.yaml").get(ops::openapi));

@@ -2,16 +2,20 @@
 //! JWKS. Errors here follow RFC 6749 §5.2 (`{"error", "error_description"}`), not the envelope.
 
 use actix_web::http::{StatusCode, header};
-use actix_web::{HttpResponse, ResponseError, web};
+use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
+use base64::Engine as _;
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
-use vicinity_domain::ScopeSet;
-use vicinity_store::StoreError;
+use vicinity_domain::secret::sha256_hex;
+use vicinity_domain::{Client, ClientId, CodeVerifier, ScopeSet};
+use vicinity_store::authorization::{self, CodeExchange, Redemption};
 use vicinity_store::tokens::{self, Rotation, RotationRequest};
+use vicinity_store::{StoreError, clients};
 
 use super::accounts::TokenResponse;
 use super::no_store;
+use crate::FIRST_PARTY_CLIENT_ID;
 use crate::app::AppState;
 use crate::auth::refresh::{self, FreshToken};
 use crate::json::{FormError, FormParams};
@@ -31,6 +35,9 @@ pub struct OAuthErrorBody {
 pub struct OAuthError {
     status: StatusCode,
     body: OAuthErrorBody,
+    /// `WWW-Authenticate` for a failed HTTP Basic client authentication (RFC 6749 §5.2).
+    challenge: bool,
+    retry_after: Option<u64>,
 }
 
 impl OAuthError {
@@ -41,6 +48,8 @@ impl OAuthError {
                 error,
                 error_description: description.into(),
             },
+            challenge: false,
+            retry_after: None,
         }
     }
 
@@ -80,6 +89,12 @@ impl ResponseError for OAuthError {
         let mut response = no_store(HttpResponse::build(self.status));
         if self.status == StatusCode::SERVICE_UNAVAILABLE {
             response.insert_header((header::RETRY_AFTER, "1"));
+        }
+        if let Some(seconds) = self.retry_after {
+            response.insert_header((header::RETRY_AFTER, seconds.to_string()));
+        }
+        if self.challenge {
+            response.insert_header((header::WWW_AUTHENTICATE, "Basic realm=\"vicinity\""));
         }
         response.json(&self.body)
     }
@@ -123,18 +138,29 @@ impl ResponseError for FormError {
     }
 }
 
-/// `POST /oauth/token` parameters (form-encoded). Only the refresh grant exists so far.
-/// No `Debug`: it holds a token.
+/// `POST /oauth/token` parameters (form-encoded). A confidential client authenticates with
+/// HTTP Basic (`client_secret_basic`) or `client_secret` here (`client_secret_post`), never
+/// both; a public client sends its `client_id`. No `Debug`: it holds credentials.
 #[derive(Deserialize, ToSchema)]
 pub struct TokenRequest {
-    #[schema(example = "refresh_token")]
+    /// `authorization_code` or `refresh_token`.
+    #[schema(example = "authorization_code")]
     pub grant_type: String,
+    /// `authorization_code`: the code from the redirect.
+    pub code: Option<String>,
+    /// `authorization_code`: the PKCE verifier whose S256 challenge the request carried.
+    pub code_verifier: Option<String>,
+    /// `authorization_code`: required exactly when the authorization request named one.
+    pub redirect_uri: Option<String>,
+    /// `refresh_token`: the refresh token to spend.
     pub refresh_token: Option<String>,
-    /// Narrower scopes for the new access token (never wider than the login's).
+    /// `refresh_token`: narrower scopes for the new access token (never wider than granted).
     pub scope: Option<String>,
-    /// The client the token was issued to; checked when given.
+    /// The calling client (the first-party app may omit it).
     #[schema(example = "vicinity")]
     pub client_id: Option<String>,
+    /// `client_secret_post` authentication of a confidential client.
+    pub client_secret: Option<String>,
 }
 
 /// `POST /oauth/revoke` parameters (RFC 7009, form-encoded).
@@ -159,9 +185,13 @@ impl TokenRequest {
             grant_type: text("grant_type").ok_or_else(|| {
                 OAuthError::invalid_request("the `grant_type` parameter is required")
             })?,
+            code: text("code"),
+            code_verifier: text("code_verifier"),
+            redirect_uri: text("redirect_uri"),
             refresh_token: text("refresh_token"),
             scope: text("scope"),
             client_id: text("client_id"),
+            client_secret: text("client_secret"),
         })
     }
 }
@@ -178,7 +208,8 @@ impl RevokeRequest {
     }
 }
 
-/// Exchanges a refresh token for a new token pair (the old refresh token is spent).
+/// Issues tokens: for an authorization code (with its PKCE verifier), or for a refresh token
+/// (which is spent; a replayed one revokes its login).
 #[utoipa::path(
     post,
     path = "/oauth/token",
@@ -186,16 +217,23 @@ impl RevokeRequest {
     request_body(content = TokenRequest, content_type = "application/x-www-form-urlencoded"),
     responses(
         (status = 200, description = "A new token pair", body = TokenResponse),
-        (status = 400, description = "RFC 6749 §5.2 error (`invalid_grant` on reuse: the whole login is revoked)", body = OAuthErrorBody),
+        (status = 400, description = "RFC 6749 §5.2 error (`invalid_grant` on a replayed code or refresh token: what it issued is revoked)", body = OAuthErrorBody),
+        (status = 401, description = "`invalid_client`: unknown client or wrong secret", body = OAuthErrorBody,
+            headers(("WWW-Authenticate" = String, description = "`Basic` when HTTP Basic was tried"))),
+        (status = 429, description = "Too many failed client authentications", body = OAuthErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
     )
 )]
 pub async fn token(
     state: web::Data<AppState>,
+    http: HttpRequest,
     form: FormParams,
 ) -> Result<HttpResponse, OAuthError> {
     let request = TokenRequest::from_form(&form)?;
+    let caller = authenticate(&state, &http, &request).await?;
     match request.grant_type.as_str() {
-        "refresh_token" => refresh_grant(&state, request).await,
+        "authorization_code" => code_grant(&state, &caller, request).await,
+        "refresh_token" => refresh_grant(&state, &caller, request).await,
         other => Err(OAuthError::new(
             StatusCode::BAD_REQUEST,
             "unsupported_grant_type",
@@ -207,8 +245,204 @@ pub async fn token(
     }
 }
 
+/// Who is calling a token endpoint.
+pub(crate) enum Caller {
+    /// Vicinity's own app, which has no secret (its refresh tokens are bound to it).
+    FirstParty,
+    /// A registered client: authenticated by its secret if confidential, named if public.
+    Client(Client),
+}
+
+impl Caller {
+    fn client_id(&self) -> &str {
+        match self {
+            Caller::FirstParty => FIRST_PARTY_CLIENT_ID,
+            Caller::Client(client) => client.id.as_str(),
+        }
+    }
+}
+
+/// `client_id:client_secret` from HTTP Basic, each form-urlencoded (RFC 6749 §2.3.1).
+fn basic_credentials(http: &HttpRequest) -> Result<Option<(String, String)>, OAuthError> {
+    let Some(value) = http.headers().get(header::AUTHORIZATION) else {
+        return Ok(None);
+    };
+    let malformed = || {
+        let mut error = OAuthError::invalid_client("malformed HTTP Basic client credentials");
+        error.challenge = true;
+        error
+    };
+    let encoded = value
+        .to_str()
+        .ok()
+        .and_then(|v| {
+            v.strip_prefix("Basic ")
+                .or_else(|| v.strip_prefix("basic "))
+        })
+        .ok_or_else(malformed)?;
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(encoded.trim())
+        .ok()
+        .and_then(|bytes| String::from_utf8(bytes).ok())
+        .ok_or_else(malformed)?;
+    let (id, secret) = decoded.split_once(':').ok_or_else(malformed)?;
+    let unescape = |part: &str| {
+        serde_urlencoded::from_str::<Vec<(String, String)>>(&format!("v={part}"))
+            .ok()
+            .and_then(|mut pairs| pairs.pop())
+            .map(|(_, value)| value)
+    };
+    Ok(Some((
+        unescape(id).ok_or_else(malformed)?,
+        unescape(secret).ok_or_else(malformed)?,
+    )))
+}
+
+/// Authenticates the caller of a token endpoint (RFC 6749 §2.3, §3.2.1).
+pub(crate) async fn authenticate(
+    state: &AppState,
+    http: &HttpRequest,
+    request: &TokenRequest,
+) -> Result<Caller, OAuthError> {
+    let basic = basic_credentials(http)?;
+    let (id, secret, by_basic) = match (basic, &request.client_secret) {
+        (Some(_), Some(_)) => {
+            return Err(OAuthError::invalid_request(
+                "use one client authentication method: HTTP Basic or client_secret, not both",
+            ));
+        }
+        (Some((id, secret)), None) => {
+            if request.client_id.as_ref().is_some_and(|named| *named != id) {
+                return Err(OAuthError::invalid_request(
+                    "`client_id` differs from the client authenticated by HTTP Basic",
+                ));
+            }
+            (id, Some(secret), true)
+        }
+        (None, Some(secret)) => {
+            let id = request.client_id.clone().ok_or_else(|| {
+                OAuthError::invalid_request("`client_secret` needs `client_id` beside it")
+            })?;
+            (id, Some(secret.clone()), false)
+        }
+        (None, None) => match request.client_id.as_deref() {
+            None | Some(FIRST_PARTY_CLIENT_ID) => return Ok(Caller::FirstParty),
+            Some(id) => (id.to_owned(), None, false),
+        },
+    };
+    let refuse = |description: &str| {
+        let mut error = OAuthError::invalid_client(description.to_owned());
+        error.challenge = by_basic;
+        error
+    };
+    let key: String = id.chars().take(100).collect();
+    if let Err(wait) = state.client_failures.check(&key) {
+        let mut error = OAuthError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "invalid_client",
+            format!("too many failed authentications of this client; try again in {wait} s"),
+        );
+        error.retry_after = Some(wait);
+        return Err(error);
+    }
+    let client_id = ClientId::from_trusted(key.clone());
+    let found = state
+        .store
+        .run(move |conn| {
+            let client = clients::find(conn, &client_id)?;
+            let hash = clients::secret_hash(conn, &client_id)?;
+            Ok((client, hash))
+        })
+        .await;
+    let (client, stored_hash) = match found {
+        Ok(found) => found,
+        Err(StoreError::NotFound) => {
+            state.client_failures.failed(&key);
+            return Err(refuse("unknown client"));
+        }
+        Err(other) => return Err(other.into()),
+    };
+    match (secret, stored_hash) {
+        (None, None) => Ok(Caller::Client(client)),
+        (None, Some(_)) => Err(refuse(
+            "a confidential client must authenticate (HTTP Basic or client_secret)",
+        )),
+        (Some(_), None) => Err(refuse(
+            "a public client has no secret; send only its client_id",
+        )),
+        (Some(secret), Some(hash)) => {
+            let presented = sha256_hex(&secret);
+            let equal = presented.len() == hash.len()
+                && presented
+                    .bytes()
+                    .zip(hash.bytes())
+                    .fold(0u8, |d, (a, b)| d | (a ^ b))
+                    == 0;
+            if equal {
+                Ok(Caller::Client(client))
+            } else {
+                state.client_failures.failed(&key);
+                tracing::info!(client.id = %client.id, "client authentication failed");
+                Err(refuse("client authentication failed"))
+            }
+        }
+    }
+}
+
+async fn code_grant(
+    state: &AppState,
+    caller: &Caller,
+    request: TokenRequest,
+) -> Result<HttpResponse, OAuthError> {
+    let Caller::Client(client) = caller else {
+        return Err(OAuthError::invalid_request(
+            "`client_id` is required with the authorization_code grant",
+        ));
+    };
+    let code = request
+        .code
+        .ok_or_else(|| OAuthError::invalid_request("the `code` parameter is required"))?;
+    let verifier = request.code_verifier.ok_or_else(|| {
+        OAuthError::invalid_request("PKCE is required: the `code_verifier` parameter is missing")
+    })?;
+    let verifier =
+        CodeVerifier::parse(&verifier).map_err(|e| OAuthError::invalid_request(e.to_string()))?;
+    let hash = sha256_hex(&code);
+    let fresh = FreshToken::new(state.config.refresh_token_ttl);
+    let client_id = client.id.clone();
+    let redirect_uri = request.redirect_uri;
+    let (outcome, fresh) = state
+        .store
+        .run(move |conn| {
+            let exchange = CodeExchange {
+                client_id: &client_id,
+                redirect_uri: redirect_uri.as_deref(),
+                verifier: &verifier,
+            };
+            let outcome =
+                authorization::redeem_code(conn, &hash, &exchange, &fresh.to_store(), Utc::now())?;
+            Ok((outcome, fresh))
+        })
+        .await?;
+    match outcome {
+        Redemption::Issued(grant) => {
+            tracing::info!(client.id = %client.id, user.id = %grant.user_id, "authorization code exchanged");
+            let response = TokenResponse::for_grant(state, &grant, grant.scope, fresh.token)?;
+            Ok(no_store(HttpResponse::Ok()).json(response))
+        }
+        Redemption::Replayed(family) => {
+            tracing::warn!(client.id = %client.id, token_family.id = ?family, "authorization code replayed: its tokens are revoked");
+            Err(OAuthError::invalid_grant(
+                "the authorization code was already used; the tokens it issued are now revoked",
+            ))
+        }
+        Redemption::Invalid(why) => Err(OAuthError::invalid_grant(why)),
+    }
+}
+
 async fn refresh_grant(
     state: &AppState,
+    caller: &Caller,
     request: TokenRequest,
 ) -> Result<HttpResponse, OAuthError> {
     let presented = request
@@ -220,7 +454,9 @@ async fn refresh_grant(
         .map(ScopeSet::parse)
         .transpose()
         .map_err(|e| OAuthError::new(StatusCode::BAD_REQUEST, "invalid_scope", e.to_string()))?;
-    let client_id = request.client_id;
+    // A refresh token is bound to its client (RFC 6749 §6): the first-party app's to it, an
+    // app's to that app, authenticated if it is confidential.
+    let client_id = caller.client_id().to_owned();
     let presented_hash = refresh::hash(&presented);
     let fresh = FreshToken::new(state.config.refresh_token_ttl);
 
@@ -228,7 +464,7 @@ async fn refresh_grant(
         .store
         .run(move |conn| {
             let request = RotationRequest {
-                client_id: client_id.as_deref(),
+                client_id: Some(&client_id),
                 scope: requested,
             };
             let rotation = tokens::rotate(
@@ -328,4 +564,37 @@ pub async fn jwks(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "public, max-age=300"))
         .json(state.tokens.keys().jwks())
+}
+
+/// The authorization server's metadata (RFC 8414): endpoints, grant types, PKCE methods,
+/// scopes and client authentication methods, for standard client libraries to discover.
+#[utoipa::path(
+    get,
+    path = "/.well-known/oauth-authorization-server",
+    tag = "oauth",
+    responses((status = 200, description = "Authorization server metadata (RFC 8414)",
+        content_type = "application/json", body = Object))
+)]
+pub async fn metadata(state: web::Data<AppState>) -> HttpResponse {
+    let issuer = state.config.issuer.trim_end_matches('/');
+    let endpoint = |path: &str| format!("{issuer}{path}");
+    let scopes: Vec<&str> = ScopeSet::first_party().iter().map(|s| s.as_str()).collect();
+    let client_auth = ["client_secret_basic", "client_secret_post", "none"];
+    HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "public, max-age=300"))
+        .json(serde_json::json!({
+            "issuer": state.config.issuer,
+            "authorization_endpoint": endpoint("/oauth/authorize"),
+            "token_endpoint": endpoint("/oauth/token"),
+            "revocation_endpoint": endpoint("/oauth/revoke"),
+            "jwks_uri": endpoint("/.well-known/jwks.json"),
+            "response_types_supported": ["code"],
+            "response_modes_supported": ["query"],
+            "grant_types_supported": ["authorization_code", "refresh_token"],
+            "code_challenge_methods_supported": ["S256"],
+            "scopes_supported": scopes,
+            "token_endpoint_auth_methods_supported": client_auth,
+            "revocation_endpoint_auth_methods_supported": client_auth,
+            "authorization_response_iss_parameter_supported": true,
+        }))
 }

@@ -1,0 +1,894 @@
+//! The authorization code grant as a third-party app and a person in a browser go through it:
+//! discovery, the sign-in and consent page, PKCE, the token endpoint, and every way each step
+//! can be got wrong.
+
+use std::collections::HashMap;
+
+use reqwest::StatusCode;
+use reqwest::header::{HeaderMap, LOCATION, SET_COOKIE};
+use serde_json::Value;
+use vicinity_domain::{ClientType, CodeChallenge, CodeVerifier};
+
+use crate::helpers::{Backend, Session, TestApp, claims_of, register_app};
+use crate::on_both_backends;
+
+on_both_backends!(
+    an_app_gets_tokens_through_sign_in_consent_and_pkce,
+    bad_authorization_requests_get_an_error_page_or_an_error_redirect,
+    the_page_refuses_forged_forms_and_wrong_passwords_and_lets_a_person_deny,
+    a_code_is_bound_to_its_client_redirect_and_verifier_and_used_once,
+    confidential_clients_authenticate_once_and_are_throttled,
+    an_apps_refresh_tokens_rotate_and_stay_with_the_app,
+);
+
+const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk-and-some-more";
+const REDIRECT: &str = "http://127.0.0.1/callback";
+
+fn challenge(verifier: &str) -> String {
+    CodeChallenge::of(&CodeVerifier::parse(verifier).unwrap())
+        .as_str()
+        .to_owned()
+}
+
+/// A browser: cookies by name, kept between requests to the page.
+#[derive(Default)]
+struct Browser {
+    cookies: HashMap<String, String>,
+}
+
+impl Browser {
+    fn keep(&mut self, headers: &HeaderMap) {
+        for value in headers.get_all(SET_COOKIE) {
+            let text = value.to_str().unwrap();
+            let (pair, attributes) = text.split_once(';').unwrap_or((text, ""));
+            let (name, value) = pair.split_once('=').unwrap();
+            if attributes.contains("Max-Age=0") {
+                self.cookies.remove(name);
+            } else {
+                self.cookies.insert(name.to_owned(), value.to_owned());
+            }
+        }
+    }
+
+    fn header(&self) -> String {
+        self.cookies
+            .iter()
+            .map(|(name, value)| format!("{name}={value}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    async fn get(
+        &mut self,
+        app: &TestApp,
+        path_and_query: &str,
+    ) -> (StatusCode, HeaderMap, String) {
+        let response = app
+            .client
+            .get(app.url(path_and_query))
+            .header("Cookie", self.header())
+            .send()
+            .await
+            .unwrap();
+        self.keep(response.headers());
+        let (status, headers) = (response.status(), response.headers().clone());
+        (status, headers, response.text().await.unwrap())
+    }
+
+    async fn post(
+        &mut self,
+        app: &TestApp,
+        form: &[(&str, &str)],
+    ) -> (StatusCode, HeaderMap, String) {
+        let response = app
+            .client
+            .post(app.url("/oauth/authorize"))
+            .header("Cookie", self.header())
+            .form(form)
+            .send()
+            .await
+            .unwrap();
+        self.keep(response.headers());
+        let (status, headers) = (response.status(), response.headers().clone());
+        (status, headers, response.text().await.unwrap())
+    }
+}
+
+/// The hidden fields of the page's form, as the browser would send them back.
+fn hidden_fields(html: &str) -> Vec<(String, String)> {
+    html.split("<input type=\"hidden\" ")
+        .skip(1)
+        .map(|field| {
+            let name = field
+                .split("name=\"")
+                .nth(1)
+                .unwrap()
+                .split('"')
+                .next()
+                .unwrap();
+            let value = field
+                .split("value=\"")
+                .nth(1)
+                .unwrap()
+                .split('"')
+                .next()
+                .unwrap();
+            (
+                name.to_owned(),
+                value.replace("&amp;", "&").replace("&quot;", "\""),
+            )
+        })
+        .collect()
+}
+
+fn with<'a>(
+    fields: &'a [(String, String)],
+    extra: &[(&'a str, &'a str)],
+) -> Vec<(&'a str, &'a str)> {
+    fields
+        .iter()
+        .map(|(n, v)| (n.as_str(), v.as_str()))
+        .chain(extra.iter().copied())
+        .collect()
+}
+
+/// The query of the page's address for an authorization request.
+fn authorize_path(client_id: &str, redirect_uri: &str, scope: &str, state: &str) -> String {
+    let query = serde_urlencoded::to_string([
+        ("response_type", "code"),
+        ("client_id", client_id),
+        ("redirect_uri", redirect_uri),
+        ("scope", scope),
+        ("state", state),
+        ("code_challenge", &challenge(VERIFIER)),
+        ("code_challenge_method", "S256"),
+    ])
+    .unwrap();
+    format!("/oauth/authorize?{query}")
+}
+
+/// The parameters of a redirect back to the app.
+fn redirect_params(headers: &HeaderMap) -> (String, HashMap<String, String>) {
+    let location = headers[LOCATION].to_str().unwrap().to_owned();
+    let url = url::Url::parse(&location).unwrap();
+    let params = url.query_pairs().into_owned().collect();
+    (location, params)
+}
+
+/// Signs `who` in on the page and approves: the redirect's parameters.
+async fn sign_in_and_approve(
+    app: &TestApp,
+    browser: &mut Browser,
+    who: &Session,
+    username: &str,
+    path: &str,
+) -> HashMap<String, String> {
+    let (status, _, html) = browser.get(app, path).await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    let fields = hidden_fields(&html);
+    let (status, headers, _) = browser
+        .post(
+            app,
+            &with(
+                &fields,
+                &[
+                    ("action", "login"),
+                    ("username", username),
+                    ("password", &who.password),
+                ],
+            ),
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let next = headers[LOCATION].to_str().unwrap().to_owned();
+    if !next.starts_with("/oauth/authorize") {
+        // Approved before: straight back to the app.
+        return redirect_params(&headers).1;
+    }
+    let (status, _, html) = browser.get(app, &next).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("Approve"), "{html}");
+    let fields = hidden_fields(&html);
+    let (status, headers, _) = browser
+        .post(app, &with(&fields, &[("action", "approve")]))
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    redirect_params(&headers).1
+}
+
+async fn exchange(app: &TestApp, params: &[(&str, &str)]) -> (StatusCode, Value) {
+    let response = app.post_form("/oauth/token", params).await;
+    assert_eq!(response.headers()["cache-control"], "no-store");
+    let status = response.status();
+    (status, response.json().await.unwrap())
+}
+
+async fn an_app_gets_tokens_through_sign_in_consent_and_pkce(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let ada = app.register("ada").await;
+    let (client_id, _) = register_app(
+        &app,
+        ClientType::Public,
+        &[REDIRECT],
+        "profile checkins:read location:read",
+    );
+
+    // Discovery (RFC 8414).
+    let metadata = app
+        .get_public_json("/.well-known/oauth-authorization-server")
+        .await;
+    assert_eq!(metadata["issuer"], "http://vicinity.test");
+    assert_eq!(
+        metadata["authorization_endpoint"],
+        "http://vicinity.test/oauth/authorize"
+    );
+    assert_eq!(
+        metadata["token_endpoint"],
+        "http://vicinity.test/oauth/token"
+    );
+    assert_eq!(
+        metadata["code_challenge_methods_supported"],
+        serde_json::json!(["S256"])
+    );
+    assert_eq!(
+        metadata["response_types_supported"],
+        serde_json::json!(["code"])
+    );
+    assert_eq!(
+        metadata["authorization_response_iss_parameter_supported"],
+        true
+    );
+    let scopes = metadata["scopes_supported"].as_array().unwrap();
+    assert!(scopes.contains(&"checkins:read".into()));
+    assert!(!scopes.contains(&"admin".into()));
+
+    // The page: the app's name and the scopes in words, locked down against framing,
+    // caching and referrers. A loopback redirect may use any port (RFC 8252 §7.3).
+    let mut browser = Browser::default();
+    let path = authorize_path(
+        &client_id,
+        "http://127.0.0.1:41234/callback",
+        "profile checkins:read",
+        "xyz",
+    );
+    let (status, headers, html) = browser.get(&app, &path).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    assert!(
+        headers["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .contains("frame-ancestors 'none'")
+    );
+    assert_eq!(headers["referrer-policy"], "no-referrer");
+    assert_eq!(headers["x-frame-options"], "DENY");
+    assert_eq!(headers["cache-control"], "no-store");
+    assert!(html.contains("Trail Log"), "{html}");
+    assert!(html.contains("See your check-ins"), "{html}");
+    assert!(!html.contains("<script"), "{html}");
+    assert!(browser.cookies.contains_key("vicinity_csrf"));
+
+    let answer = sign_in_and_approve(&app, &mut browser, &ada, "ada", &path).await;
+    assert_eq!(answer["state"], "xyz");
+    assert_eq!(answer["iss"], "http://vicinity.test");
+    let code = answer["code"].clone();
+
+    let (status, tokens) = exchange(
+        &app,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", "http://127.0.0.1:41234/callback"),
+            ("client_id", &client_id),
+            ("code_verifier", VERIFIER),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{tokens}");
+    assert_eq!(tokens["token_type"], "Bearer");
+    assert_eq!(tokens["scope"], "profile checkins:read");
+    let access = tokens["access_token"].as_str().unwrap();
+    let claims = claims_of(access);
+    assert_eq!(claims["client_id"], client_id.as_str());
+    assert_eq!(claims["sub"], ada.user_id.as_str());
+    let me = app.get_json("/v1/me", access).await;
+    assert_eq!(me["username"], "ada");
+
+    // Approved once: the same request is answered at once, without a page.
+    let (status, headers, _) = browser.get(&app, &path).await;
+    assert_eq!(status, StatusCode::FOUND);
+    let (location, again) = redirect_params(&headers);
+    assert!(
+        location.starts_with("http://127.0.0.1:41234/callback?code="),
+        "{location}"
+    );
+    assert_eq!(again["state"], "xyz");
+    // A scope not approved yet asks again.
+    let wider = authorize_path(&client_id, REDIRECT, "profile location:read", "s2");
+    let (status, _, html) = browser.get(&app, &wider).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        html.contains("See where you and your friends are"),
+        "{html}"
+    );
+
+    // Replaying the first code fails and revokes what it issued.
+    let (status, error) = exchange(
+        &app,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", "http://127.0.0.1:41234/callback"),
+            ("client_id", &client_id),
+            ("code_verifier", VERIFIER),
+        ],
+    )
+    .await;
+    assert_eq!(
+        (status, error["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_grant"))
+    );
+    assert_eq!(
+        app.get("/v1/me", access).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    let (status, error) = exchange(
+        &app,
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", tokens["refresh_token"].as_str().unwrap()),
+            ("client_id", &client_id),
+        ],
+    )
+    .await;
+    assert_eq!(
+        (status, error["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_grant"))
+    );
+}
+
+async fn bad_authorization_requests_get_an_error_page_or_an_error_redirect(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (client_id, _) = register_app(
+        &app,
+        ClientType::Public,
+        &[REDIRECT, "https://trail.example/cb"],
+        "profile checkins:read",
+    );
+    let good = [
+        ("response_type", "code"),
+        ("client_id", client_id.as_str()),
+        ("redirect_uri", REDIRECT),
+        ("scope", "profile"),
+        ("state", "s1"),
+        (
+            "code_challenge",
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+        ),
+        ("code_challenge_method", "S256"),
+    ];
+    let get = |changes: Vec<(&'static str, Option<&'static str>)>,
+               extra: Vec<(&'static str, &'static str)>| {
+        let mut params: Vec<(&str, &str)> = good
+            .iter()
+            .filter_map(
+                |(name, value)| match changes.iter().find(|(n, _)| n == name) {
+                    Some((_, Some(new))) => Some((*name, *new)),
+                    Some((_, None)) => None,
+                    None => Some((*name, *value)),
+                },
+            )
+            .collect();
+        params.extend(extra);
+        let path = format!(
+            "/oauth/authorize?{}",
+            serde_urlencoded::to_string(&params).unwrap()
+        );
+        let app = &app;
+        async move { app.client.get(app.url(&path)).send().await.unwrap() }
+    };
+
+    // The client or the redirect URI cannot be trusted: a page, never a redirect.
+    for (changes, extra) in [
+        (vec![("client_id", Some("nobody-registered-this"))], vec![]),
+        (vec![("client_id", None)], vec![]),
+        (
+            vec![("redirect_uri", Some("https://evil.example/cb"))],
+            vec![],
+        ),
+        (
+            vec![("redirect_uri", Some("http://127.0.0.1/callback/more"))],
+            vec![],
+        ),
+        (
+            vec![("redirect_uri", Some("http://localhost/callback"))],
+            vec![],
+        ),
+        // Two are registered, so one must be named.
+        (vec![("redirect_uri", None)], vec![]),
+        (vec![], vec![("client_id", "again")]),
+        (vec![], vec![("redirect_uri", "https://trail.example/cb")]),
+    ] {
+        let described = format!("{changes:?} {extra:?}");
+        let response = get(changes, extra).await;
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{described}");
+        assert!(response.headers().get(LOCATION).is_none(), "{described}");
+        assert!(
+            response.text().await.unwrap().contains("cannot continue"),
+            "{described}"
+        );
+    }
+
+    // Anything else goes back to the app with the RFC's error, the state and the issuer.
+    for (changes, extra, error) in [
+        (
+            vec![("code_challenge", None), ("code_challenge_method", None)],
+            vec![],
+            "invalid_request",
+        ),
+        (
+            vec![("code_challenge_method", None)],
+            vec![],
+            "invalid_request",
+        ),
+        (
+            vec![("code_challenge_method", Some("plain"))],
+            vec![],
+            "invalid_request",
+        ),
+        (
+            vec![("code_challenge", Some("too-short"))],
+            vec![],
+            "invalid_request",
+        ),
+        (
+            vec![("response_type", Some("token"))],
+            vec![],
+            "unsupported_response_type",
+        ),
+        (vec![("response_type", None)], vec![], "invalid_request"),
+        (vec![("scope", Some("admin"))], vec![], "invalid_scope"),
+        (
+            vec![("scope", Some("profile superpowers"))],
+            vec![],
+            "invalid_scope",
+        ),
+        (
+            vec![("scope", Some("profile venues:write"))],
+            vec![],
+            "invalid_scope",
+        ),
+        (vec![], vec![("scope", "checkins:read")], "invalid_request"),
+    ] {
+        let described = format!("{changes:?} {extra:?}");
+        let response = get(changes, extra).await;
+        assert_eq!(response.status(), StatusCode::FOUND, "{described}");
+        let (location, params) = redirect_params(response.headers());
+        assert!(
+            location.starts_with("http://127.0.0.1/callback?"),
+            "{location}"
+        );
+        assert_eq!(params["error"], error, "{described}: {location}");
+        assert_eq!(params["state"], "s1");
+        assert_eq!(params["iss"], "http://vicinity.test");
+        assert!(!params.contains_key("code"));
+    }
+}
+
+async fn the_page_refuses_forged_forms_and_wrong_passwords_and_lets_a_person_deny(
+    backend: Backend,
+) {
+    let app = TestApp::spawn(backend).await;
+    let ada = app.register("ada").await;
+    let (client_id, _) = register_app(
+        &app,
+        ClientType::Public,
+        &[REDIRECT],
+        "profile checkins:read",
+    );
+    let path = authorize_path(&client_id, REDIRECT, "profile", "s1");
+    let mut browser = Browser::default();
+    let (_, _, html) = browser.get(&app, &path).await;
+    let fields = hidden_fields(&html);
+    let login = |password: &'static str| {
+        with(
+            &fields,
+            &[
+                ("action", "login"),
+                ("username", "ada"),
+                ("password", password),
+            ],
+        )
+    };
+
+    // Another site's form has neither the cookie nor the token.
+    let mut stranger = Browser::default();
+    let forged: Vec<(&str, &str)> = login("correct horse battery staple")
+        .into_iter()
+        .filter(|(name, _)| *name != "csrf_token")
+        .chain([("csrf_token", "A".repeat(43).leak() as &str)])
+        .collect();
+    let (status, headers, _) = stranger.post(&app, &forged).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert!(headers.get(LOCATION).is_none());
+    let (status, _, _) = browser.post(&app, &forged).await;
+    assert_eq!(
+        status,
+        StatusCode::FORBIDDEN,
+        "the token must match the cookie"
+    );
+    assert!(!browser.cookies.contains_key("vicinity_session"));
+
+    // A wrong password shows the page again, saying so, and signs nobody in.
+    let (status, _, html) = browser.post(&app, &login("not the password")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(html.contains("do not match an account"), "{html}");
+    assert!(!browser.cookies.contains_key("vicinity_session"));
+
+    // A hidden field changed on the way is checked again like a new request.
+    let tampered: Vec<(&str, &str)> = login(ada.password.clone().leak())
+        .into_iter()
+        .map(|(name, value)| {
+            if name == "scope" {
+                (name, "admin")
+            } else {
+                (name, value)
+            }
+        })
+        .collect();
+    let (status, headers, _) = browser.post(&app, &tampered).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(redirect_params(&headers).1["error"], "invalid_scope");
+
+    // Deny: back to the app with access_denied, and no code.
+    let (status, headers, _) = browser
+        .post(&app, &with(&fields, &[("action", "deny")]))
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let (_, params) = redirect_params(&headers);
+    assert_eq!(params["error"], "access_denied");
+    assert_eq!(params["state"], "s1");
+    assert_eq!(params["iss"], "http://vicinity.test");
+    assert!(!params.contains_key("code"));
+
+    // Signed in: a request for more than was approved shows the consent page, whose
+    // "Not you?" button signs out; then the sign-in form is back.
+    let answer = sign_in_and_approve(&app, &mut browser, &ada, "ada@example.com", &path).await;
+    assert!(answer.contains_key("code"));
+    let wider = authorize_path(&client_id, REDIRECT, "profile checkins:read", "s3");
+    let (status, _, html) = browser.get(&app, &wider).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("Signed in as <strong>ada</strong>"), "{html}");
+    let (status, headers, _) = browser
+        .post(&app, &with(&hidden_fields(&html), &[("action", "logout")]))
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert!(
+        headers[LOCATION]
+            .to_str()
+            .unwrap()
+            .starts_with("/oauth/authorize?")
+    );
+    assert!(!browser.cookies.contains_key("vicinity_session"));
+    let (status, _, html) = browser.get(&app, &wider).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("Sign in to continue"), "{html}");
+}
+
+/// Runs the page for `who` and returns a fresh code for `client_id`.
+async fn code_for(
+    app: &TestApp,
+    who: &Session,
+    username: &str,
+    client_id: &str,
+    scope: &str,
+) -> String {
+    let mut browser = Browser::default();
+    let path = authorize_path(client_id, REDIRECT, scope, "s");
+    sign_in_and_approve(app, &mut browser, who, username, &path).await["code"].clone()
+}
+
+async fn a_code_is_bound_to_its_client_redirect_and_verifier_and_used_once(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let ada = app.register("ada").await;
+    let (client_id, _) = register_app(&app, ClientType::Public, &[REDIRECT], "profile");
+    let (other_id, _) = register_app(&app, ClientType::Public, &[REDIRECT], "profile");
+    let token_request = |code: String, overrides: Vec<(&'static str, Option<String>)>| {
+        let mut params: Vec<(&'static str, String)> = vec![
+            ("grant_type", "authorization_code".into()),
+            ("code", code),
+            ("redirect_uri", REDIRECT.into()),
+            ("client_id", client_id.clone()),
+            ("code_verifier", VERIFIER.into()),
+        ];
+        for (name, value) in overrides {
+            params.retain(|(n, _)| *n != name);
+            if let Some(value) = value {
+                params.push((name, value));
+            }
+        }
+        params
+    };
+    let app_ref = &app;
+    let send = |params: Vec<(&'static str, String)>| async move {
+        let app = app_ref;
+        let borrowed: Vec<(&str, &str)> = params.iter().map(|(n, v)| (*n, v.as_str())).collect();
+        let (status, body) = exchange(app, &borrowed).await;
+        (status, body["error"].as_str().unwrap_or("").to_owned())
+    };
+
+    // Refused before the code is looked at: nothing is spent.
+    let code = code_for(&app, &ada, "ada", &client_id, "profile").await;
+    for (overrides, status, error) in [
+        (
+            vec![("code_verifier", None)],
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+        ),
+        (
+            vec![("code_verifier", Some("short".into()))],
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+        ),
+        (
+            vec![("code", None)],
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+        ),
+        (
+            vec![("client_id", None)],
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+        ),
+        (
+            vec![("client_id", Some("unknown-app".into()))],
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+        ),
+    ] {
+        let described = format!("{overrides:?}");
+        assert_eq!(
+            send(token_request(code.clone(), overrides)).await,
+            (status, error.to_owned()),
+            "{described}"
+        );
+    }
+    let mut repeated = token_request(code.clone(), vec![]);
+    repeated.push(("code", code.clone()));
+    assert_eq!(send(repeated).await.1, "invalid_request");
+    // The code is still good.
+    assert_eq!(send(token_request(code, vec![])).await.0, StatusCode::OK);
+
+    // Wrong verifier, wrong redirect, another client, expired: invalid_grant, and the code is
+    // spent even so.
+    for overrides in [
+        vec![("code_verifier", Some(format!("{VERIFIER}x")))],
+        vec![("redirect_uri", Some("http://127.0.0.1:9/callback".into()))],
+        vec![("redirect_uri", None)],
+        vec![("client_id", Some(other_id.clone()))],
+    ] {
+        let code = code_for(&app, &ada, "ada", &client_id, "profile").await;
+        let described = format!("{overrides:?}");
+        assert_eq!(
+            send(token_request(code.clone(), overrides)).await,
+            (StatusCode::BAD_REQUEST, "invalid_grant".to_owned()),
+            "{described}"
+        );
+        assert_eq!(
+            send(token_request(code, vec![])).await.1,
+            "invalid_grant",
+            "{described}"
+        );
+    }
+    let code = code_for(&app, &ada, "ada", &client_id, "profile").await;
+    let hash = vicinity_domain::secret::sha256_hex(&code);
+    app.store()
+        .run_blocking(move |conn| {
+            use diesel::prelude::*;
+            use vicinity_store::schema::oauth_codes;
+            diesel::update(oauth_codes::table.find(hash))
+                .set(oauth_codes::expires_at.eq(0_i64))
+                .execute(conn)?;
+            Ok(())
+        })
+        .unwrap();
+    assert_eq!(send(token_request(code, vec![])).await.1, "invalid_grant");
+    assert_eq!(
+        send(token_request("made-up".into(), vec![])).await.1,
+        "invalid_grant"
+    );
+}
+
+async fn confidential_clients_authenticate_once_and_are_throttled(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let ada = app.register("ada").await;
+    let (client_id, secret) = register_app(
+        &app,
+        ClientType::Confidential,
+        &["https://trail.example/cb"],
+        "profile",
+    );
+    let secret = secret.unwrap();
+    let path = authorize_path(&client_id, "https://trail.example/cb", "profile", "s");
+    let mut browser = Browser::default();
+    let code = sign_in_and_approve(&app, &mut browser, &ada, "ada", &path).await["code"].clone();
+    let grant = |code: &str| {
+        vec![
+            ("grant_type".to_owned(), "authorization_code".to_owned()),
+            ("code".to_owned(), code.to_owned()),
+            (
+                "redirect_uri".to_owned(),
+                "https://trail.example/cb".to_owned(),
+            ),
+            ("code_verifier".to_owned(), VERIFIER.to_owned()),
+        ]
+    };
+    let post = |params: Vec<(String, String)>, basic: Option<(&str, &str)>| {
+        let mut request = app.client.post(app.url("/oauth/token")).form(&params);
+        if let Some((id, secret)) = basic {
+            request = request.basic_auth(id, Some(secret));
+        }
+        request.send()
+    };
+
+    // Without its secret, with both methods at once, or with a wrong one: refused.
+    let mut named = grant(&code);
+    named.push(("client_id".into(), client_id.clone()));
+    let response = post(named.clone(), None).await.unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    let mut both = named.clone();
+    both.push(("client_secret".into(), secret.clone()));
+    let response = post(both.clone(), Some((&client_id, &secret)))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let response = post(grant(&code), Some((&client_id, "wrong")))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        response.headers()["www-authenticate"],
+        "Basic realm=\"vicinity\""
+    );
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_client");
+
+    // HTTP Basic (client_secret_basic) works, and so does client_secret_post.
+    let response = post(grant(&code), Some((&client_id, &secret)))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let tokens: Value = response.json().await.unwrap();
+    let mut refresh = vec![
+        ("grant_type".to_owned(), "refresh_token".to_owned()),
+        (
+            "refresh_token".to_owned(),
+            tokens["refresh_token"].as_str().unwrap().to_owned(),
+        ),
+        ("client_id".to_owned(), client_id.clone()),
+    ];
+    // A confidential client's refresh token needs its secret too.
+    assert_eq!(
+        post(refresh.clone(), None).await.unwrap().status(),
+        StatusCode::UNAUTHORIZED
+    );
+    refresh.push(("client_secret".into(), secret.clone()));
+    assert_eq!(post(refresh, None).await.unwrap().status(), StatusCode::OK);
+
+    // Guessing the secret is throttled, and then even the right one waits.
+    let mut statuses = Vec::new();
+    for _ in 0..12 {
+        statuses.push(
+            post(grant("any"), Some((&client_id, "guess")))
+                .await
+                .unwrap()
+                .status(),
+        );
+    }
+    assert!(
+        statuses[..9].iter().all(|s| *s == StatusCode::UNAUTHORIZED),
+        "{statuses:?}"
+    );
+    assert_eq!(statuses[11], StatusCode::TOO_MANY_REQUESTS, "{statuses:?}");
+    let response = post(grant("any"), Some((&client_id, &secret)))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(response.headers().get("retry-after").is_some());
+}
+
+async fn an_apps_refresh_tokens_rotate_and_stay_with_the_app(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let ada = app.register("ada").await;
+    let (client_id, _) = register_app(
+        &app,
+        ClientType::Public,
+        &[REDIRECT],
+        "profile checkins:read",
+    );
+    let (other_id, _) = register_app(
+        &app,
+        ClientType::Public,
+        &[REDIRECT],
+        "profile checkins:read",
+    );
+    let code = code_for(&app, &ada, "ada", &client_id, "profile checkins:read").await;
+    let (_, tokens) = exchange(
+        &app,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", REDIRECT),
+            ("client_id", &client_id),
+            ("code_verifier", VERIFIER),
+        ],
+    )
+    .await;
+    let first = tokens["refresh_token"].as_str().unwrap().to_owned();
+
+    // Narrowed, rotated.
+    let (status, rotated) = exchange(
+        &app,
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", &first),
+            ("client_id", &client_id),
+            ("scope", "profile"),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{rotated}");
+    assert_eq!(rotated["scope"], "profile");
+    let second = rotated["refresh_token"].as_str().unwrap().to_owned();
+    // Never widened, never by the first-party app or another app.
+    for params in [
+        vec![
+            ("grant_type", "refresh_token"),
+            ("refresh_token", second.as_str()),
+            ("client_id", client_id.as_str()),
+            ("scope", "profile venues:write"),
+        ],
+        vec![
+            ("grant_type", "refresh_token"),
+            ("refresh_token", second.as_str()),
+        ],
+        vec![
+            ("grant_type", "refresh_token"),
+            ("refresh_token", second.as_str()),
+            ("client_id", other_id.as_str()),
+        ],
+    ] {
+        let (status, body) = exchange(&app, &params).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{params:?}: {body}");
+        assert!(
+            ["invalid_scope", "invalid_grant"].contains(&body["error"].as_str().unwrap()),
+            "{body}"
+        );
+    }
+    // Still good after those refusals; the spent first one revokes everything.
+    let (status, _) = exchange(
+        &app,
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", &second),
+            ("client_id", &client_id),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, reuse) = exchange(
+        &app,
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", &first),
+            ("client_id", &client_id),
+        ],
+    )
+    .await;
+    assert_eq!(reuse["error"], "invalid_grant");
+}
