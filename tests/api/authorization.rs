@@ -19,6 +19,8 @@ on_both_backends!(
     a_code_is_bound_to_its_client_redirect_and_verifier_and_used_once,
     confidential_clients_authenticate_once_and_are_throttled,
     an_apps_refresh_tokens_rotate_and_stay_with_the_app,
+    people_see_and_withdraw_the_apps_they_authorized,
+    revocation_and_introspection_answer_only_the_client_that_owns_the_token,
 );
 
 const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk-and-some-more";
@@ -891,4 +893,242 @@ async fn an_apps_refresh_tokens_rotate_and_stay_with_the_app(backend: Backend) {
     )
     .await;
     assert_eq!(reuse["error"], "invalid_grant");
+}
+
+/// Exchanges a fresh code of `who` for `client_id`'s tokens (a public client).
+async fn app_tokens(
+    app: &TestApp,
+    who: &Session,
+    username: &str,
+    client_id: &str,
+    scope: &str,
+) -> Value {
+    let code = code_for(app, who, username, client_id, scope).await;
+    let (status, tokens) = exchange(
+        app,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", REDIRECT),
+            ("client_id", client_id),
+            ("code_verifier", VERIFIER),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{tokens}");
+    tokens
+}
+
+async fn people_see_and_withdraw_the_apps_they_authorized(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let ada = app.register("ada").await;
+    let (client_id, _) = register_app(
+        &app,
+        ClientType::Public,
+        &[REDIRECT],
+        "profile checkins:read",
+    );
+    let tokens = app_tokens(&app, &ada, "ada", &client_id, "profile checkins:read").await;
+    let app_access = tokens["access_token"].as_str().unwrap();
+
+    let apps = app.get_json("/v1/me/apps", &ada.access_token).await;
+    let items = apps["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "{apps}");
+    assert_eq!(items[0]["client_id"], client_id.as_str());
+    assert_eq!(items[0]["name"], "Trail Log");
+    assert_eq!(items[0]["scope"], "profile checkins:read");
+    assert!(items[0]["granted_at"].is_string());
+    // An app may not see which other apps a person uses, nor withdraw them.
+    assert_eq!(
+        app.get("/v1/me/apps", app_access).await.status(),
+        StatusCode::FORBIDDEN
+    );
+    let path = format!("/v1/me/apps/{client_id}");
+    let response = app
+        .client
+        .delete(app.url(&path))
+        .bearer_auth(app_access)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+
+    let response = app
+        .client
+        .delete(app.url(&path))
+        .bearer_auth(&ada.access_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        app.get("/v1/me", app_access).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    let (_, refused) = exchange(
+        &app,
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", tokens["refresh_token"].as_str().unwrap()),
+            ("client_id", &client_id),
+        ],
+    )
+    .await;
+    assert_eq!(refused["error"], "invalid_grant");
+    let apps = app.get_json("/v1/me/apps", &ada.access_token).await;
+    assert_eq!(apps["items"], serde_json::json!([]));
+    let response = app
+        .client
+        .delete(app.url(&path))
+        .bearer_auth(&ada.access_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    // Her own login is untouched, and the app must ask again.
+    assert_eq!(
+        app.get("/v1/me", &ada.access_token).await.status(),
+        StatusCode::OK
+    );
+    let mut browser = Browser::default();
+    let request = authorize_path(&client_id, REDIRECT, "profile", "s");
+    let (_, _, html) = browser.get(&app, &request).await;
+    let fields = hidden_fields(&html);
+    let (status, headers, _) = browser
+        .post(
+            &app,
+            &with(
+                &fields,
+                &[
+                    ("action", "login"),
+                    ("username", "ada"),
+                    ("password", &ada.password),
+                ],
+            ),
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert!(
+        headers[LOCATION]
+            .to_str()
+            .unwrap()
+            .starts_with("/oauth/authorize?"),
+        "consent is asked again"
+    );
+}
+
+async fn revocation_and_introspection_answer_only_the_client_that_owns_the_token(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let ada = app.register("ada").await;
+    let (owner, owner_secret) =
+        register_app(&app, ClientType::Confidential, &[REDIRECT], "profile");
+    let (other, other_secret) =
+        register_app(&app, ClientType::Confidential, &[REDIRECT], "profile");
+    let (public, _) = register_app(&app, ClientType::Public, &[REDIRECT], "profile");
+    let (owner_secret, other_secret) = (owner_secret.unwrap(), other_secret.unwrap());
+    let code = code_for(&app, &ada, "ada", &owner, "profile").await;
+    let response = app
+        .client
+        .post(app.url("/oauth/token"))
+        .basic_auth(&owner, Some(&owner_secret))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", REDIRECT),
+            ("code_verifier", VERIFIER),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let tokens: Value = response.json().await.unwrap();
+    let access = tokens["access_token"].as_str().unwrap();
+    let refresh = tokens["refresh_token"].as_str().unwrap();
+    let ask = |path: &'static str, token: &str, id: &str, secret: Option<&str>| {
+        let mut form = vec![("token", token.to_owned()), ("client_id", id.to_owned())];
+        if let Some(secret) = secret {
+            form.push(("client_secret", secret.to_owned()));
+        }
+        app.client.post(app.url(path)).form(&form).send()
+    };
+
+    // The owner learns what its tokens grant; anyone else learns nothing.
+    for token in [access, refresh] {
+        let response = ask("/oauth/introspect", token, &owner, Some(&owner_secret))
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(response.headers()["cache-control"], "no-store");
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["active"], true, "{body}");
+        assert_eq!(body["client_id"], owner.as_str());
+        assert_eq!(body["scope"], "profile");
+        assert_eq!(body["sub"], ada.user_id.as_str());
+        assert!(body["exp"].as_i64().unwrap() > chrono::Utc::now().timestamp());
+        let response = ask("/oauth/introspect", token, &other, Some(&other_secret))
+            .await
+            .unwrap();
+        assert_eq!(
+            response.json::<Value>().await.unwrap(),
+            serde_json::json!({"active": false})
+        );
+    }
+    let garbage = ask(
+        "/oauth/introspect",
+        "not-a-token",
+        &owner,
+        Some(&owner_secret),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        garbage.json::<Value>().await.unwrap(),
+        serde_json::json!({"active": false})
+    );
+    for (id, secret) in [
+        (public.as_str(), None),
+        (owner.as_str(), None),
+        (owner.as_str(), Some("wrong")),
+    ] {
+        let response = ask("/oauth/introspect", access, id, secret).await.unwrap();
+        assert_eq!(
+            response.status(),
+            StatusCode::UNAUTHORIZED,
+            "{id} {secret:?}"
+        );
+        assert_eq!(
+            response.json::<Value>().await.unwrap()["error"],
+            "invalid_client"
+        );
+    }
+    let response = app
+        .post_form("/oauth/introspect", &[("token", access)])
+        .await;
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+
+    // Revocation: only by the owner, authenticated.
+    let response = ask("/oauth/revoke", refresh, &other, Some(&other_secret))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    let response = ask("/oauth/revoke", refresh, &owner, None).await.unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    let response = app.post_form("/oauth/revoke", &[("token", refresh)]).await;
+    assert_eq!(
+        response.status(),
+        StatusCode::UNAUTHORIZED,
+        "the first-party app cannot revoke it"
+    );
+    assert_eq!(app.get("/v1/me", access).await.status(), StatusCode::OK);
+    let response = ask("/oauth/revoke", refresh, &owner, Some(&owner_secret))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        app.get("/v1/me", access).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    let response = ask("/oauth/introspect", access, &owner, Some(&owner_secret))
+        .await
+        .unwrap();
+    assert_eq!(response.json::<Value>().await.unwrap()["active"], false);
 }

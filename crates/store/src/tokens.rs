@@ -257,3 +257,30 @@ pub fn family_is_active(
         .optional()?;
     Ok(found.is_some())
 }
+
+/// Whether a refresh token (by hash) is live: known, unspent, unexpired, its family not
+/// revoked and its account not suspended. The grant it belongs to, and when it expires.
+pub fn live_refresh_token(
+    conn: &mut DbConnection,
+    presented: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<(Grant, DateTime<Utc>)>, StoreError> {
+    let found = refresh_tokens::table
+        .inner_join(token_families::table.inner_join(users::table))
+        .filter(refresh_tokens::token_hash.eq(presented))
+        .filter(refresh_tokens::used_at.is_null())
+        .filter(refresh_tokens::expires_at.gt(to_micros(now)))
+        .filter(token_families::revoked_at.is_null())
+        .filter(users::suspended_at.is_null())
+        .select((refresh_tokens::expires_at, FAMILY_COLUMNS))
+        .first::<(i64, FamilyRow)>(conn)
+        .optional()?;
+    found
+        .map(|(expires_at, family)| {
+            Ok((
+                Grant::try_from(family)?,
+                crate::time::from_micros(expires_at)?,
+            ))
+        })
+        .transpose()
+}

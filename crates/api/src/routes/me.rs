@@ -6,9 +6,9 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use vicinity_domain::{
-    Bio, DisplayName, PrecisionLevel, ProfileChanges, ValidationErrors, Visibility,
+    Bio, ClientId, DisplayName, PrecisionLevel, ProfileChanges, ValidationErrors, Visibility,
 };
-use vicinity_store::{export, users};
+use vicinity_store::{authorization, export, users};
 
 use super::checkins::CheckinView;
 use super::friends::RelatedUser;
@@ -220,4 +220,106 @@ pub async fn export(
             "attachment; filename=\"vicinity-export.json\"",
         ))
         .json(export))
+}
+
+/// A third-party app the caller has authorized.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AuthorizedAppView {
+    #[schema(example = "3mJ2pWq9T0yXcN4vB8rL1g")]
+    pub client_id: String,
+    #[schema(example = "Trail Log")]
+    pub name: String,
+    /// The scopes approved, space-separated.
+    #[schema(example = "profile checkins:read")]
+    pub scope: String,
+    /// When the caller last approved it.
+    pub granted_at: DateTime<Utc>,
+}
+
+/// The apps the caller authorized (a person has few; one page holds them all).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AuthorizedAppList {
+    pub items: Vec<AuthorizedAppView>,
+    /// Always null: the list is never split.
+    pub next_cursor: Option<String>,
+}
+
+/// Lists the third-party apps the caller authorized, most recently approved first. Only
+/// Vicinity's own app may ask: an app has no business knowing which others you use.
+#[utoipa::path(
+    get,
+    path = "/v1/me/apps",
+    tag = "people",
+    security(("bearer" = ["profile"])),
+    responses(
+        (status = 200, description = "Authorized apps", body = AuthorizedAppList),
+        (status = 401, description = "Missing or invalid token", body = ErrorEnvelope),
+        (status = 403, description = "Token lacks `profile` or belongs to a third-party app", body = ErrorEnvelope),
+    )
+)]
+pub async fn list_apps(
+    caller: Scoped<scopes::Profile>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    if !caller.is_first_party() {
+        return Err(ApiError::forbidden(
+            "only Vicinity's own app can list the apps you authorized",
+        ));
+    }
+    let me = caller.user_id;
+    let apps = state
+        .store
+        .run(move |conn| authorization::authorized_apps(conn, me))
+        .await?;
+    Ok(HttpResponse::Ok().json(AuthorizedAppList {
+        items: apps
+            .into_iter()
+            .map(|app| AuthorizedAppView {
+                client_id: app.client_id.as_str().to_owned(),
+                name: app.name,
+                scope: app.scope.to_string(),
+                granted_at: app.granted_at,
+            })
+            .collect(),
+        next_cursor: None,
+    }))
+}
+
+/// Withdraws the caller's authorization of an app: its approval is forgotten and every token
+/// it holds for the caller stops working at once.
+#[utoipa::path(
+    delete,
+    path = "/v1/me/apps/{client_id}",
+    tag = "people",
+    security(("bearer" = ["profile"])),
+    params(("client_id" = String, Path, description = "The app's client id")),
+    responses(
+        (status = 204, description = "Authorization withdrawn"),
+        (status = 401, description = "Missing or invalid token", body = ErrorEnvelope),
+        (status = 403, description = "Token lacks `profile` or belongs to a third-party app", body = ErrorEnvelope),
+        (status = 404, description = "The caller never authorized this app (or it already was withdrawn)", body = ErrorEnvelope),
+    )
+)]
+pub async fn revoke_app(
+    caller: Scoped<scopes::Profile>,
+    state: web::Data<AppState>,
+    client_id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    if !caller.is_first_party() {
+        return Err(ApiError::forbidden(
+            "only Vicinity's own app can withdraw an app's authorization",
+        ));
+    }
+    let me = caller.user_id;
+    let client_id = ClientId::from_trusted(client_id.into_inner().chars().take(100).collect());
+    let logged = client_id.clone();
+    let withdrawn = state
+        .store
+        .run(move |conn| authorization::revoke_app(conn, me, &client_id, Utc::now()))
+        .await?;
+    if !withdrawn {
+        return Err(ApiError::not_found("you have not authorized this app"));
+    }
+    tracing::info!(user.id = %me, client.id = %logged, "app authorization withdrawn");
+    Ok(HttpResponse::NoContent().finish())
 }

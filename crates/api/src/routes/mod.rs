@@ -59,6 +59,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .service(web::resource("/me/nearby/stream").get(presence::nearby_stream))
             .service(web::resource("/me/location/access-log").get(presence::access_log))
             .service(web::resource("/me/export").get(me::export))
+            .service(web::resource("/me/apps").get(me::list_apps))
+            .service(web::resource("/me/apps/{client_id}").delete(me::revoke_app))
             .service(web::resource("/checkins").post(checkins::create_checkin))
             .service(
                 web::resource("/checkins/{checkin_id}")
@@ -96,6 +98,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     )
     .service(web::resource("/oauth/token").post(oauth::token))
     .service(web::resource("/oauth/revoke").post(oauth::revoke))
+    .service(web::resource("/oauth/introspect").post(oauth::introspect))
     .service(web::resource("/.well-known/jwks.json").get(oauth::jwks))
     .service(web::resource("/.well-known/oauth-authorization-server").get(oauth::metadata))
     .service(web::resource("/healthz").get(ops::healthz))

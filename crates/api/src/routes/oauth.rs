@@ -8,9 +8,9 @@ use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use vicinity_domain::secret::sha256_hex;
-use vicinity_domain::{Client, ClientId, CodeVerifier, ScopeSet};
+use vicinity_domain::{Client, ClientId, ClientType, CodeVerifier, ScopeSet};
 use vicinity_store::authorization::{self, CodeExchange, Redemption};
-use vicinity_store::tokens::{self, Rotation, RotationRequest};
+use vicinity_store::tokens::{self, Grant, Rotation, RotationRequest};
 use vicinity_store::{StoreError, clients};
 
 use super::accounts::TokenResponse;
@@ -175,7 +175,10 @@ pub struct RevokeRequest {
         reason = "accepted per RFC 7009; tokens are recognised by their form"
     )]
     pub token_type_hint: Option<String>,
+    /// The calling client (the first-party app may omit it); a confidential client
+    /// authenticates as at the token endpoint.
     pub client_id: Option<String>,
+    pub client_secret: Option<String>,
 }
 
 impl TokenRequest {
@@ -204,6 +207,7 @@ impl RevokeRequest {
                 .ok_or_else(|| OAuthError::invalid_request("the `token` parameter is required"))?,
             token_type_hint: text("token_type_hint"),
             client_id: text("client_id"),
+            client_secret: text("client_secret"),
         })
     }
 }
@@ -230,7 +234,13 @@ pub async fn token(
     form: FormParams,
 ) -> Result<HttpResponse, OAuthError> {
     let request = TokenRequest::from_form(&form)?;
-    let caller = authenticate(&state, &http, &request).await?;
+    let caller = authenticate(
+        &state,
+        &http,
+        request.client_id.as_deref(),
+        request.client_secret.as_deref(),
+    )
+    .await?;
     match request.grant_type.as_str() {
         "authorization_code" => code_grant(&state, &caller, request).await,
         "refresh_token" => refresh_grant(&state, &caller, request).await,
@@ -302,17 +312,18 @@ fn basic_credentials(http: &HttpRequest) -> Result<Option<(String, String)>, OAu
 pub(crate) async fn authenticate(
     state: &AppState,
     http: &HttpRequest,
-    request: &TokenRequest,
+    client_id: Option<&str>,
+    client_secret: Option<&str>,
 ) -> Result<Caller, OAuthError> {
     let basic = basic_credentials(http)?;
-    let (id, secret, by_basic) = match (basic, &request.client_secret) {
+    let (id, secret, by_basic) = match (basic, client_secret) {
         (Some(_), Some(_)) => {
             return Err(OAuthError::invalid_request(
                 "use one client authentication method: HTTP Basic or client_secret, not both",
             ));
         }
         (Some((id, secret)), None) => {
-            if request.client_id.as_ref().is_some_and(|named| *named != id) {
+            if client_id.is_some_and(|named| named != id) {
                 return Err(OAuthError::invalid_request(
                     "`client_id` differs from the client authenticated by HTTP Basic",
                 ));
@@ -320,12 +331,12 @@ pub(crate) async fn authenticate(
             (id, Some(secret), true)
         }
         (None, Some(secret)) => {
-            let id = request.client_id.clone().ok_or_else(|| {
+            let id = client_id.ok_or_else(|| {
                 OAuthError::invalid_request("`client_secret` needs `client_id` beside it")
             })?;
-            (id, Some(secret.clone()), false)
+            (id.to_owned(), Some(secret.to_owned()), false)
         }
-        (None, None) => match request.client_id.as_deref() {
+        (None, None) => match client_id {
             None | Some(FIRST_PARTY_CLIENT_ID) => return Ok(Caller::FirstParty),
             Some(id) => (id.to_owned(), None, false),
         },
@@ -516,31 +527,29 @@ async fn refresh_grant(
 )]
 pub async fn revoke(
     state: web::Data<AppState>,
+    http: HttpRequest,
     form: FormParams,
 ) -> Result<HttpResponse, OAuthError> {
     let RevokeRequest {
-        token, client_id, ..
+        token,
+        client_id,
+        client_secret,
+        ..
     } = RevokeRequest::from_form(&form)?;
-    let target = if token.starts_with(refresh::PREFIX) {
-        let hash = refresh::hash(&token);
-        state
-            .store
-            .run(move |conn| tokens::family_of_refresh_token(conn, &hash))
-            .await?
-            .map(|grant| (grant.family_id, grant.client_id))
-    } else {
-        state
-            .tokens
-            .verify(&token)
-            .ok()
-            .map(|grant| (grant.family_id, grant.client_id))
-    };
-    if let Some((family_id, owner)) = target {
-        if client_id.is_some_and(|id| id != owner) {
+    let caller = authenticate(
+        &state,
+        &http,
+        client_id.as_deref(),
+        client_secret.as_deref(),
+    )
+    .await?;
+    if let Some(grant) = token_grant(&state, &token).await? {
+        if grant.client_id != caller.client_id() {
             return Err(OAuthError::invalid_client(
                 "the token was not issued to this client",
             ));
         }
+        let family_id = grant.family_id;
         state
             .store
             .run(move |conn| {
@@ -550,6 +559,179 @@ pub async fn revoke(
         tracing::info!(token_family.id = %family_id, "login revoked");
     }
     Ok(no_store(HttpResponse::Ok()).finish())
+}
+
+/// The login a token (refresh or access) belongs to, if the token is known, whatever its
+/// state.
+async fn token_grant(state: &AppState, token: &str) -> Result<Option<Grant>, OAuthError> {
+    if token.starts_with(refresh::PREFIX) {
+        let hash = refresh::hash(token);
+        Ok(state
+            .store
+            .run(move |conn| tokens::family_of_refresh_token(conn, &hash))
+            .await?)
+    } else {
+        Ok(state.tokens.verify(token).ok().map(|grant| Grant {
+            family_id: grant.family_id,
+            user_id: grant.user_id,
+            client_id: grant.client_id,
+            scope: grant.scope,
+        }))
+    }
+}
+
+/// `POST /oauth/introspect` parameters (RFC 7662, form-encoded). No `Debug`: it holds a token.
+#[derive(Deserialize, ToSchema)]
+pub struct IntrospectRequest {
+    /// An access token or a refresh token.
+    pub token: String,
+    /// `access_token` or `refresh_token`; optional, tokens are recognised by their form.
+    #[expect(
+        dead_code,
+        reason = "accepted per RFC 7662; tokens are recognised by their form"
+    )]
+    pub token_type_hint: Option<String>,
+    /// With `client_secret` or HTTP Basic: the confidential client asking.
+    pub client_id: Option<String>,
+    pub client_secret: Option<String>,
+}
+
+/// What introspection says about a token (RFC 7662 §2.2). An inactive token is only
+/// `{"active": false}`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct IntrospectionResponse {
+    pub active: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+    /// The user's public id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sub: Option<String>,
+    /// `access_token` or `refresh_token`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token_type: Option<&'static str>,
+    /// Expiry, seconds since the epoch.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exp: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub iss: Option<String>,
+}
+
+impl IntrospectRequest {
+    fn from_form(form: &FormParams) -> Result<Self, OAuthError> {
+        let text = |name: &str| form.get(name).map(str::to_owned);
+        Ok(Self {
+            token: text("token")
+                .ok_or_else(|| OAuthError::invalid_request("the `token` parameter is required"))?,
+            token_type_hint: text("token_type_hint"),
+            client_id: text("client_id"),
+            client_secret: text("client_secret"),
+        })
+    }
+}
+
+impl IntrospectionResponse {
+    fn inactive() -> Self {
+        Self {
+            active: false,
+            scope: None,
+            client_id: None,
+            sub: None,
+            token_type: None,
+            exp: None,
+            iss: None,
+        }
+    }
+}
+
+/// Tells a confidential client whether a token is active and what it grants (RFC 7662). A
+/// client learns only about tokens issued to itself; about any other token the answer is
+/// `{"active": false}`, as for an unknown one.
+#[utoipa::path(
+    post,
+    path = "/oauth/introspect",
+    tag = "oauth",
+    request_body(content = IntrospectRequest, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, description = "The token's state", body = IntrospectionResponse),
+        (status = 400, description = "`token` missing", body = OAuthErrorBody),
+        (status = 401, description = "The caller is not an authenticated confidential client", body = OAuthErrorBody),
+    )
+)]
+pub async fn introspect(
+    state: web::Data<AppState>,
+    http: HttpRequest,
+    form: FormParams,
+) -> Result<HttpResponse, OAuthError> {
+    let IntrospectRequest {
+        token,
+        client_id,
+        client_secret,
+        ..
+    } = IntrospectRequest::from_form(&form)?;
+    let caller = authenticate(
+        &state,
+        &http,
+        client_id.as_deref(),
+        client_secret.as_deref(),
+    )
+    .await?;
+    let client = match caller {
+        Caller::Client(client) if client.client_type == ClientType::Confidential => client,
+        _ => {
+            return Err(OAuthError::invalid_client(
+                "introspection needs an authenticated confidential client",
+            ));
+        }
+    };
+    let answer = if token.starts_with(refresh::PREFIX) {
+        let hash = refresh::hash(&token);
+        state
+            .store
+            .run(move |conn| tokens::live_refresh_token(conn, &hash, Utc::now()))
+            .await?
+            .map(|(grant, expires_at)| (grant, expires_at.timestamp(), "refresh_token"))
+    } else {
+        match state.tokens.verify(&token) {
+            Ok(verified) => {
+                let (family_id, user_id) = (verified.family_id, verified.user_id);
+                let active = state
+                    .store
+                    .run(move |conn| tokens::family_is_active(conn, family_id, user_id))
+                    .await?;
+                active.then(|| {
+                    let expires_at = verified.expires_at;
+                    (
+                        Grant {
+                            family_id,
+                            user_id,
+                            client_id: verified.client_id,
+                            scope: verified.scope,
+                        },
+                        expires_at,
+                        "access_token",
+                    )
+                })
+            }
+            Err(_) => None,
+        }
+    };
+    let response = match answer {
+        Some((grant, exp, token_type)) if grant.client_id == client.id.as_str() => {
+            IntrospectionResponse {
+                active: true,
+                scope: Some(grant.scope.to_string()),
+                client_id: Some(grant.client_id),
+                sub: Some(grant.user_id.to_string()),
+                token_type: Some(token_type),
+                exp: Some(exp),
+                iss: Some(state.config.issuer.clone()),
+            }
+        }
+        _ => IntrospectionResponse::inactive(),
+    };
+    Ok(no_store(HttpResponse::Ok()).json(response))
 }
 
 /// The public keys that verify access tokens (RFC 7517).
@@ -587,6 +769,7 @@ pub async fn metadata(state: web::Data<AppState>) -> HttpResponse {
             "authorization_endpoint": endpoint("/oauth/authorize"),
             "token_endpoint": endpoint("/oauth/token"),
             "revocation_endpoint": endpoint("/oauth/revoke"),
+            "introspection_endpoint": endpoint("/oauth/introspect"),
             "jwks_uri": endpoint("/.well-known/jwks.json"),
             "response_types_supported": ["code"],
             "response_modes_supported": ["query"],
@@ -595,6 +778,7 @@ pub async fn metadata(state: web::Data<AppState>) -> HttpResponse {
             "scopes_supported": scopes,
             "token_endpoint_auth_methods_supported": client_auth,
             "revocation_endpoint_auth_methods_supported": client_auth,
+            "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
             "authorization_response_iss_parameter_supported": true,
         }))
 }
