@@ -21,6 +21,7 @@ mod friends;
 mod me;
 mod operations;
 mod presence;
+mod scopes;
 mod stream;
 mod tokens;
 mod venues;

@@ -15,7 +15,7 @@ pub use app::{Application, StreamCloser};
 pub use auth::keys::{KeyError, SigningKeys};
 pub use config::{ApiConfig, LoginThrottleConfig, RateLimit};
 pub use error::ApiError;
-pub use openapi::openapi_yaml;
+pub use openapi::{Access, openapi_yaml, route_access};
 
 /// The client id under which Vicinity's own apps obtain tokens through `/v1/auth/*`.
 pub const FIRST_PARTY_CLIENT_ID: &str = "vicinity";

@@ -15,6 +15,19 @@ impl Modify for BearerAuth {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         let components = openapi.components.get_or_insert_with(Default::default);
         components.add_security_scheme(
+            "client",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Basic)
+                    .description(Some(
+                        "A confidential OAuth client's id and secret (`client_secret_basic`); \
+                         they may instead be sent as `client_id` and `client_secret` in the \
+                         form (`client_secret_post`), never both.",
+                    ))
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
             "bearer",
             SecurityScheme::Http(
                 HttpBuilder::new()
@@ -99,7 +112,7 @@ impl Modify for BearerAuth {
         (name = "checkins", description = "Checking in at venues, and who sees it"),
         (name = "presence", description = "Sharing a position and seeing friends nearby"),
         (name = "venues", description = "Places to check in at, radius search and categories"),
-        (name = "oauth", description = "OAuth 2.0 token endpoints"),
+        (name = "oauth", description = "OAuth 2.0: the authorization page, tokens, revocation, introspection and metadata"),
         (name = "operations", description = "Health, readiness and this document"),
     )
 )]
@@ -110,4 +123,88 @@ pub fn openapi_yaml() -> String {
     ApiDoc::openapi()
         .to_yaml()
         .unwrap_or_else(|error| format!("# cannot render: {error}\n"))
+}
+
+/// Who may call a route, as the OpenAPI document declares it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Access {
+    /// Anyone; an OAuth client may identify or authenticate itself, as the endpoint says.
+    Public,
+    /// A confidential OAuth client's credentials, and no bearer token.
+    Client,
+    /// A valid bearer token carrying every one of these scopes (none: any valid token).
+    Bearer(Vec<String>),
+}
+
+/// Each route of [`crate::routes::ROUTES`] with its declared access, or `None` for a route the
+/// document does not describe or describes without a `security` decision.
+pub fn route_access() -> Vec<(&'static str, &'static str, Option<Access>)> {
+    let document = serde_json::to_value(ApiDoc::openapi()).unwrap_or_default();
+    crate::routes::ROUTES
+        .iter()
+        .map(|&(method, path)| {
+            let security = document
+                .pointer(&format!(
+                    "/paths/{}/{method}/security",
+                    path.replace('/', "~1")
+                ))
+                .and_then(serde_json::Value::as_array)
+                .cloned();
+            let access = security.map(|requirements| {
+                let bearer: Option<Vec<String>> = requirements.iter().find_map(|requirement| {
+                    requirement
+                        .get("bearer")
+                        .and_then(serde_json::Value::as_array)
+                        .map(|scopes| {
+                            scopes
+                                .iter()
+                                .filter_map(|scope| scope.as_str().map(str::to_owned))
+                                .collect()
+                        })
+                });
+                let anonymous = requirements
+                    .iter()
+                    .any(|r| r.as_object().is_some_and(serde_json::Map::is_empty));
+                match bearer {
+                    Some(scopes) => Access::Bearer(scopes),
+                    None if anonymous => Access::Public,
+                    None => Access::Client,
+                }
+            });
+            (method, path, access)
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A route added without a documented decision on who may call it fails here.
+    #[test]
+    fn every_route_has_an_explicit_scope_decision() {
+        let undecided: Vec<String> = route_access()
+            .into_iter()
+            .filter(|(_, _, access)| access.is_none())
+            .map(|(method, path, _)| format!("{method} {path}"))
+            .collect();
+        assert!(
+            undecided.is_empty(),
+            "routes without `security` in their #[utoipa::path]: {undecided:?}"
+        );
+        let access = route_access();
+        let of = |method: &str, path: &str| {
+            access
+                .iter()
+                .find(|(m, p, _)| *m == method && *p == path)
+                .and_then(|(_, _, a)| a.clone())
+        };
+        assert_eq!(
+            of("post", "/v1/checkins"),
+            Some(Access::Bearer(vec!["checkins:write".into()]))
+        );
+        assert_eq!(of("post", "/oauth/token"), Some(Access::Public));
+        assert_eq!(of("post", "/oauth/introspect"), Some(Access::Client));
+        assert_eq!(of("get", "/v1/venues/search"), Some(Access::Bearer(vec![])));
+    }
 }

@@ -132,6 +132,7 @@ fn signed_in(
 #[utoipa::path(
     post,
     path = "/v1/auth/register",
+    security(()),
     tag = "accounts",
     request_body = RegisterRequest,
     responses(
@@ -207,6 +208,7 @@ pub(crate) fn client_address(request: &HttpRequest, trust_forwarded_for: bool) -
 #[utoipa::path(
     post,
     path = "/v1/auth/login",
+    security(()),
     tag = "accounts",
     request_body = LoginRequest,
     responses(

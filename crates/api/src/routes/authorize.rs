@@ -625,6 +625,7 @@ fn error_page(status: StatusCode, message: &str) -> HttpResponse {
 #[utoipa::path(
     get,
     path = "/oauth/authorize",
+    security(()),
     tag = "oauth",
     params(
         ("response_type" = String, Query, description = "`code`"),
@@ -670,6 +671,7 @@ pub async fn authorize_page(state: web::Data<AppState>, http: HttpRequest) -> Ht
 #[utoipa::path(
     post,
     path = "/oauth/authorize",
+    security(()),
     tag = "oauth",
     request_body(content = String, content_type = "application/x-www-form-urlencoded",
         description = "The authorization request's parameters, `csrf_token`, `action` (`login`, `approve`, `deny` or `logout`), and for `login` the `username` and `password`"),

@@ -217,6 +217,7 @@ impl RevokeRequest {
 #[utoipa::path(
     post,
     path = "/oauth/token",
+    security((), ("client" = [])),
     tag = "oauth",
     request_body(content = TokenRequest, content_type = "application/x-www-form-urlencoded"),
     responses(
@@ -517,6 +518,7 @@ async fn refresh_grant(
 #[utoipa::path(
     post,
     path = "/oauth/revoke",
+    security((), ("client" = [])),
     tag = "oauth",
     request_body(content = RevokeRequest, content_type = "application/x-www-form-urlencoded"),
     responses(
@@ -651,6 +653,7 @@ impl IntrospectionResponse {
 #[utoipa::path(
     post,
     path = "/oauth/introspect",
+    security(("client" = [])),
     tag = "oauth",
     request_body(content = IntrospectRequest, content_type = "application/x-www-form-urlencoded"),
     responses(
@@ -738,6 +741,7 @@ pub async fn introspect(
 #[utoipa::path(
     get,
     path = "/.well-known/jwks.json",
+    security(()),
     tag = "oauth",
     responses((status = 200, description = "JSON Web Key Set", content_type = "application/json",
         body = Object))
@@ -753,6 +757,7 @@ pub async fn jwks(state: web::Data<AppState>) -> HttpResponse {
 #[utoipa::path(
     get,
     path = "/.well-known/oauth-authorization-server",
+    security(()),
     tag = "oauth",
     responses((status = 200, description = "Authorization server metadata (RFC 8414)",
         content_type = "application/json", body = Object))

@@ -14,7 +14,7 @@ pub struct Health {
 }
 
 /// The process is up.
-#[utoipa::path(get, path = "/healthz", tag = "operations",
+#[utoipa::path(get, path = "/healthz", tag = "operations", security(()),
     responses((status = 200, description = "Alive", body = Health)))]
 pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(Health { status: "ok" })
@@ -24,7 +24,7 @@ pub async fn healthz() -> HttpResponse {
 /// changes; until it is loaded, or while it reloads after losing the change feed, answers come
 /// from the database: correct, but slower). Load balancers should only route here when this
 /// is 200.
-#[utoipa::path(get, path = "/readyz", tag = "operations",
+#[utoipa::path(get, path = "/readyz", tag = "operations", security(()),
     responses(
         (status = 200, description = "Ready", body = Health),
         (status = 503, description = "The database is unreachable, or the read model is still loading", body = ErrorEnvelope,
@@ -42,7 +42,7 @@ pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError
 }
 
 /// This document.
-#[utoipa::path(get, path = "/openapi.yaml", tag = "operations",
+#[utoipa::path(get, path = "/openapi.yaml", tag = "operations", security(()),
     responses((status = 200, description = "The OpenAPI 3.1 document", content_type = "application/yaml",
         body = String)))]
 pub async fn openapi(state: web::Data<AppState>) -> HttpResponse {
