@@ -9,7 +9,7 @@ use reqwest::header::{HeaderMap, LOCATION, SET_COOKIE};
 use serde_json::Value;
 use vicinity_domain::{ClientType, CodeChallenge, CodeVerifier};
 
-use crate::helpers::{Backend, Session, TestApp, claims_of, register_app};
+use crate::helpers::{Backend, Session, TestApp, claims_of, register_app, send};
 use crate::on_both_backends;
 
 on_both_backends!(
@@ -21,6 +21,7 @@ on_both_backends!(
     an_apps_refresh_tokens_rotate_and_stay_with_the_app,
     people_see_and_withdraw_the_apps_they_authorized,
     revocation_and_introspection_answer_only_the_client_that_owns_the_token,
+    an_app_without_location_read_sees_friends_no_finer_than_the_city,
 );
 
 const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk-and-some-more";
@@ -1131,4 +1132,102 @@ async fn revocation_and_introspection_answer_only_the_client_that_owns_the_token
         .await
         .unwrap();
     assert_eq!(response.json::<Value>().await.unwrap()["active"], false);
+}
+
+async fn an_app_without_location_read_sees_friends_no_finer_than_the_city(backend: Backend) {
+    use reqwest::Method;
+    use serde_json::json;
+
+    let app = TestApp::spawn(backend).await;
+    let ada = app.register("ada").await;
+    let bob = app.register("bob").await;
+    crate::helpers::befriend(&app, &ada, &bob).await;
+    for who in [&ada, &bob] {
+        let response = send(
+            &app,
+            Method::PATCH,
+            "/v1/me",
+            who,
+            Some(json!({"location_precision": "exact"})),
+        )
+        .await;
+        assert_eq!(response.status(), StatusCode::OK);
+    }
+    // Bob stands at the centre of his city-level cell, so that even at city level he is
+    // within the check-in's 1 km; the venue is 220 m north of him.
+    let bob_at = vicinity_geo::snap(
+        vicinity_geo::Point::new(40.7612, -73.9822).unwrap(),
+        vicinity_geo::SnapLevel::City,
+    );
+    let (lat, lng) = (bob_at.lat() + 0.002, bob_at.lng());
+    let venue: Value = send(
+        &app,
+        Method::POST,
+        "/v1/venues",
+        &ada,
+        Some(json!({"name": "Blue Bottle", "category_id": "coffee",
+            "location": {"lat": lat, "lng": lng}})),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    let venue = venue["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        crate::helpers::put_location(&app, &bob, bob_at)
+            .await
+            .status(),
+        StatusCode::OK
+    );
+
+    let (checkins_only, _) = register_app(&app, ClientType::Public, &[REDIRECT], "checkins:write");
+    let (with_location, _) = register_app(
+        &app,
+        ClientType::Public,
+        &[REDIRECT],
+        "checkins:write location:read",
+    );
+    let mut seen = Vec::new();
+    for (client_id, scope) in [
+        (checkins_only.as_str(), "checkins:write"),
+        (with_location.as_str(), "checkins:write location:read"),
+    ] {
+        let tokens = app_tokens(&app, &ada, "ada", client_id, scope).await;
+        let as_app = Session {
+            user_id: ada.user_id.clone(),
+            password: String::new(),
+            access_token: tokens["access_token"].as_str().unwrap().to_owned(),
+            refresh_token: String::new(),
+        };
+        let response = send(
+            &app,
+            Method::POST,
+            "/v1/checkins",
+            &as_app,
+            Some(
+                json!({"venue_id": venue, "location": {"lat": lat, "lng": lng, "accuracy_m": 10}}),
+            ),
+        )
+        .await;
+        assert_eq!(response.status(), StatusCode::CREATED);
+        let created: Value = response.json().await.unwrap();
+        let friends = created["nearby_friends"].as_array().unwrap().clone();
+        assert_eq!(friends.len(), 1, "{scope}: {created}");
+        // Bob's access log says at what level Ada (through the app) saw him.
+        let log = app
+            .get_json("/v1/me/location/access-log", &bob.access_token)
+            .await;
+        assert_eq!(
+            log["items"][0]["precision"], friends[0]["precision"],
+            "{log}"
+        );
+        seen.push((
+            friends[0]["precision"].clone(),
+            friends[0]["distance_m"].as_i64().unwrap(),
+        ));
+    }
+    assert_eq!(seen[0].0, "city", "{seen:?}");
+    assert_eq!(seen[0].1 % 1_000, 0, "{seen:?}");
+    assert_eq!(seen[1].0, "exact", "{seen:?}");
+    assert_eq!(seen[1].1 % 50, 0, "{seen:?}");
 }

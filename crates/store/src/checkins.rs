@@ -4,7 +4,7 @@ use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use vicinity_domain::{CheckInId, User, UserId, VenueId, Visibility};
+use vicinity_domain::{CheckInId, PrecisionLevel, User, UserId, VenueId, Visibility};
 use vicinity_geo::Point;
 
 use crate::access_log::{self, Via, View};
@@ -190,8 +190,9 @@ pub enum Answer {
 /// A check-in as the endpoint makes it: on PostgreSQL, decided by the read model when it can
 /// and written by `writer` together with the others waiting ([`crate::fast_checkin`]); in a
 /// transaction otherwise ([`create_once`]); both answer alike. `respond`
-/// renders the answer from the check-in and the friends nearby (within `radius_m`); the views
-/// it reveals are queued in `recorder` for the friends' access logs.
+/// renders the answer from the check-in and the friends nearby (within `radius_m`, seen at no
+/// finer a level than `cap`: an app without `location:read` sees them at city level); the
+/// views it reveals are queued in `recorder` for the friends' access logs.
 #[expect(clippy::too_many_arguments, reason = "a check-in's parameters")]
 pub async fn check_in(
     store: &crate::Store,
@@ -203,6 +204,7 @@ pub async fn check_in(
     rules: PresenceRules,
     now: DateTime<Utc>,
     radius_m: f64,
+    cap: PrecisionLevel,
     respond: impl Fn(Listed, Vec<presence::NearbyFriend>) -> Result<String, StoreError>
     + Copy
     + Send
@@ -219,6 +221,7 @@ pub async fn check_in(
             rules,
             now,
             radius_m,
+            cap,
             respond,
         )?,
         crate::Backend::Sqlite => None,
@@ -238,6 +241,7 @@ pub async fn check_in(
                         rules,
                         now,
                         radius_m,
+                        cap,
                         respond,
                     )
                 })
@@ -262,6 +266,7 @@ pub async fn check_in(
                                 &hot,
                                 &listed.owner,
                                 radius_m,
+                                cap,
                                 now,
                             )? {
                                 presence::Nearby::Friends(friends) => friends,

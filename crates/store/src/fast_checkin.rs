@@ -191,6 +191,7 @@ pub fn decide(
     rules: PresenceRules,
     now: DateTime<Utc>,
     radius_m: f64,
+    cap: PrecisionLevel,
     respond: impl FnOnce(Listed, Vec<NearbyFriend>) -> Result<String, StoreError>,
 ) -> Result<Option<Decided>, StoreError> {
     let reads = match conn {
@@ -201,7 +202,9 @@ pub fn decide(
         },
     };
     Ok(
-        match decide_with(reads, hot, user, new, key, rules, now, radius_m, respond)? {
+        match decide_with(
+            reads, hot, user, new, key, rules, now, radius_m, cap, respond,
+        )? {
             Decision::Decided(decided) => Some(*decided),
             Decision::NotHere | Decision::NeedsDatabase => None,
         },
@@ -233,6 +236,7 @@ fn decide_with(
     rules: PresenceRules,
     now: DateTime<Utc>,
     radius_m: f64,
+    cap: PrecisionLevel,
     respond: impl FnOnce(Listed, Vec<NearbyFriend>) -> Result<String, StoreError>,
 ) -> Result<Decision, StoreError> {
     if !hot.is_ready() {
@@ -255,17 +259,19 @@ fn decide_with(
         (false, Some(current)) => Some(current.location),
         (false, None) => None,
     };
+    // The level friends are seen at; the presence itself keeps the person's own.
+    let seen_at = precision.coarser(cap);
     let nearby = match origin {
         _ if precision == PrecisionLevel::Off => Nearby::SharingOff,
         None => Nearby::NoPresence,
         Some(origin) => match &mut reads {
             Reads::Database(conn) => {
-                match hot.nearby_at(conn, user, origin, precision, radius_m, now)? {
+                match hot.nearby_at(conn, user, origin, seen_at, radius_m, now)? {
                     Some(nearby) => nearby,
                     None => return Ok(Decision::NotHere),
                 }
             }
-            Reads::CacheOnly => match hot.try_nearby_at(user, origin, precision, radius_m, now) {
+            Reads::CacheOnly => match hot.try_nearby_at(user, origin, seen_at, radius_m, now) {
                 Attempt::Answer(nearby) => nearby,
                 Attempt::Needs(_) => return Ok(Decision::NeedsDatabase),
                 Attempt::Unavailable => return Ok(Decision::NotHere),

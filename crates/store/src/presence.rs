@@ -462,6 +462,7 @@ pub fn nearby_seen_now(
     hot: &crate::hot::Hot,
     viewer: &User,
     radius_m: f64,
+    cap: PrecisionLevel,
     now: DateTime<Utc>,
 ) -> Result<Nearby, StoreError> {
     if viewer.location_precision == PrecisionLevel::Off {
@@ -470,10 +471,20 @@ pub fn nearby_seen_now(
     let Some(origin) = current(conn, viewer.id, now)? else {
         return Ok(Nearby::NoPresence);
     };
-    let precision = viewer.location_precision;
+    // Seen as if the viewer shared no finer than `cap`: precision being reciprocal, every
+    // friend then appears at `cap` or coarser.
+    let mut capped = viewer.clone();
+    capped.location_precision = viewer.location_precision.coarser(cap);
+    let precision = capped.location_precision;
     let outcome = match hot.nearby_at(conn, viewer.id, origin.location, precision, radius_m, now)? {
         Some(nearby) => nearby,
-        None => nearby(conn, viewer.id, radius_m, None, now)?,
+        None => {
+            let friends = friendships::table
+                .filter(friendships::user_id.eq(viewer.id.raw()))
+                .count()
+                .get_result::<i64>(conn)?;
+            nearby_from(conn, &capped, Some(origin), friends, radius_m, None, now)?
+        }
     };
     if let Nearby::Friends(friends) = &outcome {
         crate::access_log::record_nearby(conn, viewer.id, friends, now)?;

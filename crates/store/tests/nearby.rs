@@ -838,6 +838,7 @@ fn check_ins_written_together_are_settled_one_by_one() {
                     rules,
                     now,
                     1_000.0,
+                    vicinity_domain::PrecisionLevel::Exact,
                     |l, _| {
                         Ok(format!(
                             "answer for {}",

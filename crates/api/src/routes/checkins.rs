@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use vicinity_domain::checkin::{parse_checkin_time, parse_shout};
 use vicinity_domain::secret::sha256_hex;
-use vicinity_domain::{CheckInId, UserId, ValidationErrors, VenueId, Visibility};
+use vicinity_domain::{CheckInId, PrecisionLevel, UserId, ValidationErrors, VenueId, Visibility};
 use vicinity_store::checkins::{
     self, Answer, CheckInKey, IdempotencyKey, Listed, NewCheckIn, Scope,
 };
@@ -197,6 +197,13 @@ pub async fn create_checkin(
         request_hash: body.fingerprint(),
     });
     let (me, rules) = (caller.user_id, state.config.presence);
+    // An app the person did not grant `location:read` learns where friends are no more
+    // finely than the city, whatever both of them share.
+    let cap = if caller.scope.contains(vicinity_domain::Scope::LocationRead) {
+        PrecisionLevel::Exact
+    } else {
+        PrecisionLevel::City
+    };
     let render = move |listed: Listed, friends: Vec<NearbyFriend>| {
         let created = CheckinCreated {
             checkin: CheckinView::new(listed, me),
@@ -214,6 +221,7 @@ pub async fn create_checkin(
         rules,
         now,
         CHECKIN_NEARBY_RADIUS_M,
+        cap,
         render,
     )
     .await
