@@ -37,6 +37,11 @@ pub enum Command {
         #[arg(long)]
         if_missing: bool,
     },
+    /// Manage the signing key.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
     /// Print the OpenAPI document (the committed openapi.yaml must equal it).
     Openapi,
     /// Add synthetic venues around the world's cities (GeoNames, population ≥ 15,000), in
@@ -53,6 +58,19 @@ pub enum Command {
     Admin {
         #[command(subcommand)]
         command: AdminCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Replace the signing key with a new one. Running servers notice within seconds: they
+    /// sign with the new key, and keep accepting tokens of the old one until those expire
+    /// (the access-token lifetime), unless --revoke-old.
+    Rotate {
+        /// The old key was compromised: its tokens stop working at once (everyone must
+        /// refresh, which works, since refresh tokens do not depend on the key).
+        #[arg(long)]
+        revoke_old: bool,
     },
 }
 
@@ -120,6 +138,28 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
             Ok(())
         }
         Command::Admin { command } => admin(&cli.settings, command),
+        Command::Keys {
+            command: KeysCommand::Rotate { revoke_old },
+        } => {
+            let path = cli.settings.signing_key_file();
+            // Tokens of the old key live at most their lifetime, plus the verification leeway.
+            let verify_for = cli.settings.access_token_ttl + Duration::from_secs(60);
+            let (new, old_kid) = SigningKeys::rotate(&path, verify_for, revoke_old)?;
+            let fate = if revoke_old {
+                "revoked: its tokens are refused from now on".to_owned()
+            } else {
+                format!(
+                    "retired: it verifies its tokens for {} s more",
+                    verify_for.as_secs()
+                )
+            };
+            announce(&format!(
+                "signing key {} rotated: new key {}; old key {old_kid} {fate}",
+                path.display(),
+                new.kid()
+            ));
+            Ok(())
+        }
         Command::Seed { venues, seed } => {
             let store = connect(&cli.settings)?;
             store.migrate()?;

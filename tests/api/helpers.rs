@@ -68,6 +68,8 @@ pub struct TestApp {
     pub key_pem: String,
     /// The id of that key, as access tokens name it.
     pub kid: String,
+    /// The key file, for rotating it under the running server.
+    pub key_path: std::path::PathBuf,
     handle: ServerHandle,
     server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
     store: Option<Store>,
@@ -138,6 +140,7 @@ impl TestApp {
             config,
             key_pem,
             kid,
+            key_path,
             handle,
             server: Some(server),
             store: Some(store),

@@ -20,6 +20,7 @@ on_both_backends!(
     published_keys_verify_issued_access_tokens,
     two_concurrent_refreshes_of_one_token_cannot_both_succeed,
     a_replayed_refresh_token_revokes_the_login_whatever_it_is_sent_with,
+    a_rotated_key_signs_new_tokens_and_still_verifies_old_ones,
 );
 
 async fn oauth_error(response: reqwest::Response) -> (StatusCode, String) {
@@ -344,4 +345,56 @@ async fn a_replayed_refresh_token_revokes_the_login_whatever_it_is_sent_with(bac
         oauth_error(app.refresh(newest).await).await.1,
         "invalid_grant"
     );
+}
+
+fn kid_of(token: &str) -> String {
+    jsonwebtoken::decode_header(token).unwrap().kid.unwrap()
+}
+
+/// `vicinity keys rotate` under a running server: within seconds it signs with the new key,
+/// still accepts the old key's tokens and publishes both; revoking a key ends its tokens.
+async fn a_rotated_key_signs_new_tokens_and_still_verifies_old_ones(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let ada = app.register("ada").await;
+    assert_eq!(kid_of(&ada.access_token), app.kid);
+    let lifetime = std::time::Duration::from_secs(16 * 60);
+    let (second, old) = vicinity_api::SigningKeys::rotate(&app.key_path, lifetime, false).unwrap();
+    assert_eq!(old, app.kid);
+    tokio::time::sleep(std::time::Duration::from_millis(2_200)).await;
+
+    assert_eq!(
+        app.get("/v1/me", &ada.access_token).await.status(),
+        StatusCode::OK
+    );
+    let bob = app.register("bob").await;
+    assert_eq!(kid_of(&bob.access_token), second.kid());
+    assert_eq!(
+        app.get("/v1/me", &bob.access_token).await.status(),
+        StatusCode::OK
+    );
+    let jwks = app.get_public_json("/.well-known/jwks.json").await;
+    let kids: Vec<&str> = jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|key| key["kid"].as_str().unwrap())
+        .collect();
+    assert_eq!(kids, [second.kid(), app.kid.as_str()]);
+
+    // The second key turns out compromised: its tokens die, the first key's live on, and a
+    // refresh (which needs no key) gets a token of the third.
+    let (third, _) = vicinity_api::SigningKeys::rotate(&app.key_path, lifetime, true).unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(2_200)).await;
+    assert_eq!(
+        app.get("/v1/me", &bob.access_token).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        app.get("/v1/me", &ada.access_token).await.status(),
+        StatusCode::OK
+    );
+    let refreshed: Value = app.refresh(&bob.refresh_token).await.json().await.unwrap();
+    let token = refreshed["access_token"].as_str().unwrap();
+    assert_eq!(kid_of(token), third.kid());
+    assert_eq!(app.get("/v1/me", token).await.status(), StatusCode::OK);
 }

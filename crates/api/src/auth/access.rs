@@ -4,8 +4,9 @@
 //! header type and key id, and only then reads the claims.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
+use std::path::Path;
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::time::{Duration, Instant, SystemTime};
 
 use chrono::{DateTime, Utc};
 use jsonwebtoken::errors::ErrorKind;
@@ -59,7 +60,9 @@ pub enum TokenRejection {
 /// Signs and verifies access tokens for one issuer and audience.
 #[derive(Clone)]
 pub struct AccessTokens {
-    keys: SigningKeys,
+    /// Replaced when a rotation is noticed ([`AccessTokens::follow_rotation`]).
+    keys: Arc<RwLock<SigningKeys>>,
+    watch: Arc<Mutex<KeyWatch>>,
     issuer: String,
     audience: String,
     ttl: Duration,
@@ -78,6 +81,24 @@ struct Verified {
     old: HashMap<Box<str>, AccessGrant>,
 }
 
+/// When the key files were last looked at, and what they looked like then.
+struct KeyWatch {
+    checked: Instant,
+    stamp: Option<KeyStamp>,
+}
+
+/// The modification times of the key file and of its retired keys' directory.
+type KeyStamp = (SystemTime, Option<SystemTime>);
+
+fn key_stamp(path: &Path) -> Option<KeyStamp> {
+    let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    Some((modified(path)?, modified(&super::keys::retired_dir(path))))
+}
+
+/// How often the key files are looked at for a rotation: at most this stale, a server signs
+/// with a retired key (which every server still accepts) or refuses a new key's token.
+const ROTATION_CHECK: Duration = Duration::from_secs(2);
+
 /// Verified tokens kept per generation.
 const VERIFIED_PER_GENERATION: usize = 20_000;
 
@@ -88,8 +109,13 @@ impl AccessTokens {
         validation.set_audience(&[&audience]);
         validation.set_required_spec_claims(&["exp", "iat", "iss", "aud", "sub"]);
         validation.leeway = 30;
+        let stamp = keys.path().and_then(key_stamp);
         Self {
-            keys,
+            keys: Arc::new(RwLock::new(keys)),
+            watch: Arc::new(Mutex::new(KeyWatch {
+                checked: Instant::now(),
+                stamp,
+            })),
             issuer,
             audience,
             ttl,
@@ -102,8 +128,55 @@ impl AccessTokens {
         self.ttl
     }
 
-    pub fn keys(&self) -> &SigningKeys {
-        &self.keys
+    /// The keys in use now (the signing key and the retired ones that still verify).
+    pub fn keys(&self) -> SigningKeys {
+        self.follow_rotation();
+        self.current()
+    }
+
+    fn current(&self) -> SigningKeys {
+        self.keys
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Loads the key files again if they changed since they were last looked at (at most
+    /// every [`ROTATION_CHECK`]): after `vicinity keys rotate`, every running server signs
+    /// with the new key and still verifies with the old one, without a restart. Tokens
+    /// verified before are forgotten, so a key retired with `--revoke-old` stops verifying.
+    fn follow_rotation(&self) {
+        let Some(path) = self
+            .keys
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .path()
+            .map(Path::to_path_buf)
+        else {
+            return;
+        };
+        let mut watch = self.watch.lock().unwrap_or_else(PoisonError::into_inner);
+        if watch.checked.elapsed() < ROTATION_CHECK {
+            return;
+        }
+        watch.checked = Instant::now();
+        let stamp = key_stamp(&path);
+        if stamp.is_none() || stamp == watch.stamp {
+            return;
+        }
+        match SigningKeys::load_or_create(&path, false) {
+            Ok((keys, _)) => {
+                tracing::info!(kid = keys.kid(), "signing keys changed on disk: loaded");
+                *self.keys.write().unwrap_or_else(PoisonError::into_inner) = keys;
+                watch.stamp = stamp;
+                let mut verified = self.verified.lock().unwrap_or_else(PoisonError::into_inner);
+                verified.young.clear();
+                verified.old.clear();
+            }
+            Err(error) => {
+                tracing::warn!(%error, "signing keys changed on disk but cannot be loaded")
+            }
+        }
     }
 
     pub fn issue(
@@ -114,9 +187,11 @@ impl AccessTokens {
         scope: ScopeSet,
         now: DateTime<Utc>,
     ) -> Result<String, jsonwebtoken::errors::Error> {
+        self.follow_rotation();
+        let keys = self.current();
         let mut header = Header::new(Algorithm::EdDSA);
         header.typ = Some(TOKEN_TYPE.into());
-        header.kid = Some(self.keys.kid().to_owned());
+        header.kid = Some(keys.kid().to_owned());
         let iat = now.timestamp();
         let claims = Claims {
             iss: self.issuer.clone(),
@@ -133,7 +208,7 @@ impl AccessTokens {
             scope: scope.to_string(),
             sid: family_id.to_string(),
         };
-        jsonwebtoken::encode(&header, &claims, self.keys.encoding())
+        jsonwebtoken::encode(&header, &claims, keys.encoding())
     }
 
     /// Verifies signature, algorithm, type, issuer, audience and lifetime.
@@ -142,6 +217,7 @@ impl AccessTokens {
         if token.len() > 4096 {
             return Err(TokenRejection::Invalid);
         }
+        self.follow_rotation();
         let mut verified = self.verified.lock().unwrap_or_else(PoisonError::into_inner);
         let known = match verified.young.get(token) {
             Some(grant) => Some(grant.clone()),
@@ -174,16 +250,21 @@ impl AccessTokens {
             return Err(TokenRejection::WrongType);
         }
         // Every token this server issues names its key; one that does not was not made here.
-        if header.kid.as_deref() != Some(self.keys.kid()) {
-            return Err(TokenRejection::Invalid);
-        }
-        let data = jsonwebtoken::decode::<Claims>(token, self.keys.decoding(), &self.validation)
-            .map_err(|error| match error.kind() {
-                ErrorKind::ExpiredSignature => TokenRejection::Expired,
-                ErrorKind::InvalidAudience | ErrorKind::InvalidIssuer => {
-                    TokenRejection::WrongAudienceOrIssuer
+        let kid = header.kid.ok_or(TokenRejection::Invalid)?;
+        self.follow_rotation();
+        let keys = self.current();
+        let decoding = keys
+            .decoding_for(&kid, Utc::now().timestamp())
+            .ok_or(TokenRejection::Invalid)?;
+        let data =
+            jsonwebtoken::decode::<Claims>(token, decoding, &self.validation).map_err(|error| {
+                match error.kind() {
+                    ErrorKind::ExpiredSignature => TokenRejection::Expired,
+                    ErrorKind::InvalidAudience | ErrorKind::InvalidIssuer => {
+                        TokenRejection::WrongAudienceOrIssuer
+                    }
+                    _ => TokenRejection::Invalid,
                 }
-                _ => TokenRejection::Invalid,
             })?;
         let claims = data.claims;
         Ok(AccessGrant {
@@ -283,7 +364,7 @@ mod tests {
         let token = issue(&tokens, Utc::now());
         let payload = token.split('.').nth(1).unwrap();
         let header = URL_SAFE_NO_PAD.encode(
-            serde_json::json!({"alg": "none", "typ": "at+jwt", "kid": tokens.keys.kid()})
+            serde_json::json!({"alg": "none", "typ": "at+jwt", "kid": tokens.keys().kid()})
                 .to_string(),
         );
         assert_eq!(

@@ -1,8 +1,13 @@
 //! The Ed25519 key that signs access tokens: loaded from a PKCS#8 PEM file, or generated and
 //! saved there (owner-only permissions) when the deployment allows it.
+//!
+//! Rotation (`vicinity keys rotate`) replaces the key file with a new key and keeps the old
+//! key's public half in `<key file>.retired/<kid>.json` until the last token it signed has
+//! expired: until then it still verifies and is still published in the JWKS. Its private
+//! half is gone, so nothing can be signed with it any more.
 
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -23,7 +28,7 @@ pub enum KeyError {
         path: String,
         source: std::io::Error,
     },
-    #[error("signing key file {path} is not an Ed25519 PKCS#8 PEM private key")]
+    #[error("{path} is not an Ed25519 PKCS#8 PEM private key, nor a retired key record")]
     Invalid { path: String },
     #[error("cannot write signing key file {path}: {source}")]
     Write {
@@ -32,7 +37,7 @@ pub enum KeyError {
     },
 }
 
-/// The signing key with everything derived from it.
+/// The signing key with everything derived from it, and the retired keys that still verify.
 #[derive(Clone)]
 pub struct SigningKeys {
     kid: String,
@@ -40,6 +45,35 @@ pub struct SigningKeys {
     encoding: EncodingKey,
     decoding: DecodingKey,
     pem: String,
+    retired: Vec<RetiredKey>,
+    /// The file the key came from, so that a rotation can be noticed and loaded.
+    path: Option<PathBuf>,
+}
+
+/// A key that no longer signs but verifies what it signed until `verifies_until`.
+#[derive(Clone)]
+struct RetiredKey {
+    kid: String,
+    x: String,
+    decoding: DecodingKey,
+    /// Seconds since the epoch.
+    verifies_until: i64,
+}
+
+/// A retired key as written to disk: only its public half.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct RetiredRecord {
+    kid: String,
+    x: String,
+    retired_at: i64,
+    verifies_until: i64,
+}
+
+/// Where the retired keys of the key file `path` are kept.
+pub fn retired_dir(path: &Path) -> PathBuf {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(".retired");
+    path.with_file_name(name)
 }
 
 impl SigningKeys {
@@ -70,6 +104,8 @@ impl SigningKeys {
             encoding: EncodingKey::from_ed_der(&der),
             decoding: DecodingKey::from_ed_der(&public),
             pem,
+            retired: Vec::new(),
+            path: None,
         }
     }
 
@@ -86,7 +122,12 @@ impl SigningKeys {
     pub fn load_or_create(path: &Path, create: bool) -> Result<(Self, bool), KeyError> {
         let shown = path.display().to_string();
         match std::fs::read_to_string(path) {
-            Ok(pem) => return Ok((Self::from_pem(&pem, &shown)?, false)),
+            Ok(pem) => {
+                let mut keys = Self::from_pem(&pem, &shown)?;
+                keys.retired = load_retired(path, chrono::Utc::now().timestamp())?;
+                keys.path = Some(path.to_owned());
+                return Ok((keys, false));
+            }
             Err(error) if error.kind() != std::io::ErrorKind::NotFound => {
                 return Err(KeyError::Read {
                     path: shown,
@@ -96,9 +137,12 @@ impl SigningKeys {
             Err(_) if !create => return Err(KeyError::Missing { path: shown }),
             Err(_) => {}
         }
-        let keys = Self::generate();
+        let mut keys = Self::generate();
         match keys.write_new(path) {
-            Ok(()) => Ok((keys, true)),
+            Ok(()) => {
+                keys.path = Some(path.to_owned());
+                Ok((keys, true))
+            }
             // Another instance won the race: use its key.
             Err(KeyError::Write { source, .. })
                 if source.kind() == std::io::ErrorKind::AlreadyExists =>
@@ -147,23 +191,125 @@ impl SigningKeys {
         &self.encoding
     }
 
-    pub(crate) fn decoding(&self) -> &DecodingKey {
-        &self.decoding
+    /// The key that verifies a token signed by `kid`: the current key, or a retired one
+    /// whose tokens may still be alive at `now` (seconds since the epoch).
+    pub(crate) fn decoding_for(&self, kid: &str, now: i64) -> Option<&DecodingKey> {
+        if kid == self.kid {
+            return Some(&self.decoding);
+        }
+        self.retired
+            .iter()
+            .find(|key| key.kid == kid && key.verifies_until > now)
+            .map(|key| &key.decoding)
     }
 
-    /// The public key as a JSON Web Key Set (RFC 7517, RFC 8037).
-    pub fn jwks(&self) -> serde_json::Value {
-        json!({
-            "keys": [{
-                "kty": "OKP",
-                "crv": "Ed25519",
-                "x": self.x,
-                "kid": self.kid,
-                "use": "sig",
-                "alg": "EdDSA",
-            }]
-        })
+    /// The file this key was loaded from, if any.
+    pub(crate) fn path(&self) -> Option<&Path> {
+        self.path.as_deref()
     }
+
+    /// The public keys as a JSON Web Key Set (RFC 7517, RFC 8037): the signing key first,
+    /// then the retired keys that still verify tokens.
+    pub fn jwks(&self) -> serde_json::Value {
+        let now = chrono::Utc::now().timestamp();
+        let key = |kid: &str, x: &str| json!({"kty": "OKP", "crv": "Ed25519", "x": x, "kid": kid, "use": "sig", "alg": "EdDSA"});
+        let keys: Vec<serde_json::Value> = std::iter::once(key(&self.kid, &self.x))
+            .chain(
+                self.retired
+                    .iter()
+                    .filter(|retired| retired.verifies_until > now)
+                    .map(|retired| key(&retired.kid, &retired.x)),
+            )
+            .collect();
+        json!({ "keys": keys })
+    }
+
+    /// Rotates the key in `path`: a new key replaces it (atomically), and the old one is kept
+    /// as a retired key that verifies for `verify_for` more (the access-token lifetime plus
+    /// leeway), unless `revoke_old`, which makes every token it signed invalid as soon as the
+    /// servers load the change. Returns the new key and the old key's id.
+    pub fn rotate(
+        path: &Path,
+        verify_for: std::time::Duration,
+        revoke_old: bool,
+    ) -> Result<(Self, String), KeyError> {
+        let (old, _) = Self::load_or_create(path, false)?;
+        let shown = path.display().to_string();
+        let write_error = |source| KeyError::Write {
+            path: shown.clone(),
+            source,
+        };
+        if !revoke_old {
+            let now = chrono::Utc::now().timestamp();
+            let record = RetiredRecord {
+                kid: old.kid.clone(),
+                x: old.x.clone(),
+                retired_at: now,
+                verifies_until: now
+                    .saturating_add(i64::try_from(verify_for.as_secs()).unwrap_or(i64::MAX / 2)),
+            };
+            let dir = retired_dir(path);
+            std::fs::create_dir_all(&dir).map_err(write_error)?;
+            let text = serde_json::to_string_pretty(&record).unwrap_or_default();
+            std::fs::write(dir.join(format!("{}.json", old.kid)), text).map_err(write_error)?;
+        }
+        let mut new = Self::generate();
+        let staging = path.with_extension("pem.new");
+        // A leftover from an interrupted rotation is never a key anyone relies on.
+        let _ = std::fs::remove_file(&staging);
+        new.write_new(&staging)?;
+        std::fs::rename(&staging, path).map_err(write_error)?;
+        new.retired = load_retired(path, chrono::Utc::now().timestamp())?;
+        new.path = Some(path.to_owned());
+        Ok((new, old.kid))
+    }
+}
+
+/// The retired keys kept beside the key file `path` that still verify at `now`. Expired ones
+/// are deleted: they can verify nothing any more.
+fn load_retired(path: &Path, now: i64) -> Result<Vec<RetiredKey>, KeyError> {
+    let dir = retired_dir(path);
+    let entries = match std::fs::read_dir(&dir) {
+        Ok(entries) => entries,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(source) => {
+            return Err(KeyError::Read {
+                path: dir.display().to_string(),
+                source,
+            });
+        }
+    };
+    let mut retired = Vec::new();
+    for entry in entries.flatten() {
+        let file = entry.path();
+        if file.extension().is_none_or(|ext| ext != "json") {
+            continue;
+        }
+        let invalid = || KeyError::Invalid {
+            path: file.display().to_string(),
+        };
+        let text = std::fs::read_to_string(&file).map_err(|source| KeyError::Read {
+            path: file.display().to_string(),
+            source,
+        })?;
+        let record: RetiredRecord = serde_json::from_str(&text).map_err(|_| invalid())?;
+        if record.verifies_until <= now {
+            let _ = std::fs::remove_file(&file);
+            continue;
+        }
+        let public = URL_SAFE_NO_PAD
+            .decode(&record.x)
+            .ok()
+            .filter(|bytes| bytes.len() == 32)
+            .ok_or_else(invalid)?;
+        retired.push(RetiredKey {
+            kid: record.kid,
+            x: record.x,
+            decoding: DecodingKey::from_ed_der(&public),
+            verifies_until: record.verifies_until,
+        });
+    }
+    Ok(retired)
 }
 
 #[cfg(test)]
@@ -203,6 +349,55 @@ mod tests {
             )
             .is_err()
         );
+    }
+
+    #[test]
+    fn a_rotated_key_keeps_verifying_until_its_tokens_expire_unless_revoked() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("signing-key.pem");
+        let (first, _) = SigningKeys::load_or_create(&path, true).unwrap();
+        let (second, old) =
+            SigningKeys::rotate(&path, std::time::Duration::from_secs(600), false).unwrap();
+        assert_eq!(old, first.kid());
+        assert_ne!(second.kid(), first.kid());
+        let now = chrono::Utc::now().timestamp();
+        let (loaded, _) = SigningKeys::load_or_create(&path, false).unwrap();
+        assert_eq!(loaded.kid(), second.kid());
+        assert!(loaded.decoding_for(first.kid(), now).is_some());
+        assert!(loaded.decoding_for(first.kid(), now + 601).is_none());
+        assert!(loaded.decoding_for("someone-else", now).is_none());
+        let jwks = loaded.jwks();
+        let kids: Vec<&str> = jwks["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| k["kid"].as_str().unwrap())
+            .collect();
+        assert_eq!(kids, [second.kid(), first.kid()]);
+        // Only the public half of the retired key is on disk.
+        let record =
+            std::fs::read_to_string(retired_dir(&path).join(format!("{}.json", first.kid())))
+                .unwrap();
+        assert!(!record.contains("PRIVATE"), "{record}");
+
+        // Revoking: the second key verifies nothing any more; the first still does.
+        let (third, _) =
+            SigningKeys::rotate(&path, std::time::Duration::from_secs(600), true).unwrap();
+        assert!(third.decoding_for(second.kid(), now).is_none());
+        assert!(third.decoding_for(first.kid(), now).is_some());
+
+        // A record past its time is deleted when the keys are loaded.
+        let expired = RetiredRecord {
+            kid: "gone".into(),
+            x: URL_SAFE_NO_PAD.encode([7u8; 32]),
+            retired_at: 0,
+            verifies_until: 1,
+        };
+        let expired_file = retired_dir(&path).join("gone.json");
+        std::fs::write(&expired_file, serde_json::to_string(&expired).unwrap()).unwrap();
+        let (reloaded, _) = SigningKeys::load_or_create(&path, false).unwrap();
+        assert!(reloaded.decoding_for("gone", 0).is_none());
+        assert!(!expired_file.exists());
     }
 
     #[test]
