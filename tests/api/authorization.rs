@@ -22,6 +22,7 @@ on_both_backends!(
     people_see_and_withdraw_the_apps_they_authorized,
     revocation_and_introspection_answer_only_the_client_that_owns_the_token,
     an_app_without_location_read_sees_friends_no_finer_than_the_city,
+    a_confidential_client_gets_a_token_for_itself_and_no_person,
 );
 
 const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk-and-some-more";
@@ -1230,4 +1231,89 @@ async fn an_app_without_location_read_sees_friends_no_finer_than_the_city(backen
     assert_eq!(seen[0].1 % 1_000, 0, "{seen:?}");
     assert_eq!(seen[1].0, "exact", "{seen:?}");
     assert_eq!(seen[1].1 % 50, 0, "{seen:?}");
+}
+
+async fn a_confidential_client_gets_a_token_for_itself_and_no_person(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (client_id, secret) =
+        register_app(&app, ClientType::Confidential, &[], "venues:write admin");
+    let secret = secret.unwrap();
+    let (public, _) = register_app(&app, ClientType::Public, &[REDIRECT], "profile");
+    let ask = |form: Vec<(&'static str, &'static str)>, basic: Option<(&str, &str)>| {
+        let mut request = app.client.post(app.url("/oauth/token")).form(&form);
+        if let Some((id, secret)) = basic {
+            request = request.basic_auth(id, Some(secret));
+        }
+        request.send()
+    };
+    let grant = vec![("grant_type", "client_credentials")];
+
+    let response = ask(grant.clone(), Some((&client_id, &secret)))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["cache-control"], "no-store");
+    let tokens: Value = response.json().await.unwrap();
+    assert_eq!(tokens["scope"], "venues:write admin");
+    assert!(tokens.get("refresh_token").is_none(), "{tokens}");
+    let access = tokens["access_token"].as_str().unwrap().to_owned();
+    assert_eq!(claims_of(&access)["sub"], client_id.as_str());
+
+    // Narrower is fine, wider is not; only an authenticated confidential client may ask.
+    let mut narrow = grant.clone();
+    narrow.push(("scope", "admin"));
+    let response = ask(narrow, Some((&client_id, &secret))).await.unwrap();
+    assert_eq!(response.json::<Value>().await.unwrap()["scope"], "admin");
+    let mut wide = grant.clone();
+    wide.push(("scope", "admin profile"));
+    let response = ask(wide, Some((&client_id, &secret))).await.unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(
+        response.json::<Value>().await.unwrap()["error"],
+        "invalid_scope"
+    );
+    let response = ask(grant.clone(), Some((&client_id, "wrong")))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    let response = ask(grant.clone(), None).await.unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    let mut as_public = grant.clone();
+    as_public.push(("client_id", public.clone().leak()));
+    let response = ask(as_public, None).await.unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(
+        response.json::<Value>().await.unwrap()["error"],
+        "unauthorized_client"
+    );
+
+    // It acts for no person: person routes refuse it, whatever its scopes.
+    let (status, code, _) = crate::helpers::error_code(app.get("/v1/me", &access).await).await;
+    assert_eq!(
+        (status, code.as_str()),
+        (StatusCode::FORBIDDEN, "forbidden")
+    );
+
+    // Introspection and revocation know it.
+    let introspect = || {
+        app.client
+            .post(app.url("/oauth/introspect"))
+            .basic_auth(&client_id, Some(&secret))
+            .form(&[("token", access.as_str())])
+            .send()
+    };
+    let body: Value = introspect().await.unwrap().json().await.unwrap();
+    assert_eq!(body["active"], true, "{body}");
+    assert_eq!(body["sub"], client_id.as_str());
+    let response = app
+        .client
+        .post(app.url("/oauth/revoke"))
+        .basic_auth(&client_id, Some(&secret))
+        .form(&[("token", access.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let body: Value = introspect().await.unwrap().json().await.unwrap();
+    assert_eq!(body, serde_json::json!({"active": false}));
 }

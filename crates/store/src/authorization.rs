@@ -6,7 +6,7 @@ use diesel::prelude::*;
 use vicinity_domain::{ClientId, CodeChallenge, CodeVerifier, ScopeSet, TokenFamilyId, UserId};
 
 use crate::schema::{
-    oauth_clients, oauth_codes, oauth_consents, token_families, users, web_sessions,
+    client_grants, oauth_clients, oauth_codes, oauth_consents, token_families, users, web_sessions,
 };
 use crate::time::{from_micros, to_micros};
 use crate::tokens::{self, Grant, NewRefreshToken};
@@ -323,5 +323,60 @@ pub fn session_user(
 /// Ends a session (signing out of the authorization page).
 pub fn end_session(conn: &mut DbConnection, hash: &str) -> Result<(), StoreError> {
     diesel::delete(web_sessions::table.find(hash)).execute(conn)?;
+    Ok(())
+}
+
+/// Starts a client credentials grant of `client_id` for `scope`, whose tokens live until
+/// `expires_at`. Returns its id, which the tokens name.
+pub fn start_client_grant(
+    conn: &mut DbConnection,
+    client_id: &ClientId,
+    scope: ScopeSet,
+    expires_at: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<TokenFamilyId, StoreError> {
+    let id = crate::new_key();
+    diesel::insert_into(client_grants::table)
+        .values((
+            client_grants::id.eq(id),
+            client_grants::client_id.eq(client_id.as_str()),
+            client_grants::scope.eq(scope.to_string()),
+            client_grants::created_at.eq(to_micros(now)),
+            client_grants::expires_at.eq(to_micros(expires_at)),
+        ))
+        .execute(conn)?;
+    Ok(TokenFamilyId::from_raw(id))
+}
+
+/// Whether the client grant `id` of `client_id` still stands (not revoked, client not
+/// deleted).
+pub fn client_grant_is_active(
+    conn: &mut DbConnection,
+    id: TokenFamilyId,
+    client_id: &str,
+) -> Result<bool, StoreError> {
+    Ok(client_grants::table
+        .filter(client_grants::id.eq(id.raw()))
+        .filter(client_grants::client_id.eq(client_id))
+        .filter(client_grants::revoked_at.is_null())
+        .select(client_grants::id)
+        .first::<i64>(conn)
+        .optional()?
+        .is_some())
+}
+
+/// Revokes a client grant: its tokens stop working.
+pub fn revoke_client_grant(
+    conn: &mut DbConnection,
+    id: TokenFamilyId,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    diesel::update(
+        client_grants::table
+            .find(id.raw())
+            .filter(client_grants::revoked_at.is_null()),
+    )
+    .set(client_grants::revoked_at.eq(to_micros(now)))
+    .execute(conn)?;
     Ok(())
 }

@@ -5,7 +5,8 @@ use chrono::{DateTime, Duration, Utc};
 use diesel::prelude::*;
 
 use crate::schema::{
-    changes, idempotency_keys, location_access, oauth_codes, presence, refresh_tokens, web_sessions,
+    changes, client_grants, idempotency_keys, location_access, oauth_codes, presence,
+    refresh_tokens, web_sessions,
 };
 use crate::time::to_micros;
 use crate::{DbConnection, StoreError};
@@ -45,6 +46,8 @@ pub struct Pruned {
     pub authorization_codes: usize,
     /// Expired sessions of the authorization page.
     pub web_sessions: usize,
+    /// Client credentials grants whose tokens have all expired.
+    pub client_grants: usize,
 }
 
 /// Deletes expired presence at once, and the rest after its retention.
@@ -84,6 +87,10 @@ pub fn prune(
         .execute(conn)?,
         web_sessions: diesel::delete(web_sessions::table.filter(web_sessions::expires_at.le(at)))
             .execute(conn)?,
+        client_grants: diesel::delete(
+            client_grants::table.filter(client_grants::expires_at.le(at)),
+        )
+        .execute(conn)?,
     })
 }
 

@@ -213,6 +213,17 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    client_grants (id) {
+        id -> BigInt,
+        client_id -> Text,
+        scope -> Text,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+        revoked_at -> Nullable<BigInt>,
+    }
+}
+
 diesel::joinable!(oauth_codes -> users (user_id));
 diesel::joinable!(oauth_consents -> oauth_clients (client_id));
 diesel::joinable!(web_sessions -> users (user_id));
@@ -240,4 +251,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     oauth_codes,
     oauth_consents,
     web_sessions,
+    client_grants,
 );

@@ -35,7 +35,10 @@ struct Claims {
 /// What a verified access token says about its bearer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AccessGrant {
-    pub user_id: UserId,
+    /// The person the token acts for; `None` for a client acting for itself (the client
+    /// credentials grant, whose tokens carry the client id as `sub`, RFC 9068 §2.2).
+    pub user_id: Option<UserId>,
+    /// The login (token family), or for a client acting for itself, its client grant.
     pub family_id: TokenFamilyId,
     pub client_id: String,
     pub scope: ScopeSet,
@@ -179,9 +182,32 @@ impl AccessTokens {
         }
     }
 
+    /// A token for `user_id` in the login `family_id`, through `client_id`.
     pub fn issue(
         &self,
         user_id: UserId,
+        family_id: TokenFamilyId,
+        client_id: &str,
+        scope: ScopeSet,
+        now: DateTime<Utc>,
+    ) -> Result<String, jsonwebtoken::errors::Error> {
+        self.sign(user_id.to_string(), family_id, client_id, scope, now)
+    }
+
+    /// A token for a client acting for itself, in its client credentials grant `grant_id`.
+    pub fn issue_for_client(
+        &self,
+        grant_id: TokenFamilyId,
+        client_id: &str,
+        scope: ScopeSet,
+        now: DateTime<Utc>,
+    ) -> Result<String, jsonwebtoken::errors::Error> {
+        self.sign(client_id.to_owned(), grant_id, client_id, scope, now)
+    }
+
+    fn sign(
+        &self,
+        sub: String,
         family_id: TokenFamilyId,
         client_id: &str,
         scope: ScopeSet,
@@ -195,7 +221,7 @@ impl AccessTokens {
         let iat = now.timestamp();
         let claims = Claims {
             iss: self.issuer.clone(),
-            sub: user_id.to_string(),
+            sub,
             aud: self.audience.clone(),
             exp: iat + i64::try_from(self.ttl.as_secs()).unwrap_or(i64::MAX / 2),
             iat,
@@ -267,8 +293,14 @@ impl AccessTokens {
                 }
             })?;
         let claims = data.claims;
+        // A client acting for itself is its own subject; anything else names a person.
+        let user_id = if claims.sub == claims.client_id {
+            None
+        } else {
+            Some(UserId::parse(&claims.sub).map_err(|_| TokenRejection::Invalid)?)
+        };
         Ok(AccessGrant {
-            user_id: UserId::parse(&claims.sub).map_err(|_| TokenRejection::Invalid)?,
+            user_id,
             family_id: TokenFamilyId::parse(&claims.sid).map_err(|_| TokenRejection::Invalid)?,
             client_id: claims.client_id,
             scope: ScopeSet::parse(&claims.scope).map_err(|_| TokenRejection::Invalid)?,
@@ -309,7 +341,7 @@ mod tests {
     fn an_issued_token_verifies_and_round_trips_its_claims() {
         let tokens = tokens();
         let grant = tokens.verify(&issue(&tokens, Utc::now())).unwrap();
-        assert_eq!(grant.user_id, UserId::from_raw(7));
+        assert_eq!(grant.user_id, Some(UserId::from_raw(7)));
         assert_eq!(grant.family_id, TokenFamilyId::from_raw(9));
         assert_eq!(grant.scope, ScopeSet::first_party());
     }

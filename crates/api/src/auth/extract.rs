@@ -64,7 +64,12 @@ impl FromRequest for Caller {
                 .tokens
                 .verify(&token?)
                 .map_err(|rejection| ApiError::invalid_token(&rejection.to_string()))?;
-            let (family_id, user_id) = (grant.family_id, grant.user_id);
+            let family_id = grant.family_id;
+            let Some(user_id) = grant.user_id else {
+                return Err(ApiError::forbidden(
+                    "this route acts for a person; a client credentials token acts for no one",
+                ));
+            };
             // Signed tokens outlive logouts and deleted accounts unless checked. The read model
             // remembers live families and forgets one the moment any instance revokes it; the
             // database answers for the rest.

@@ -58,8 +58,10 @@ pub struct TokenResponse {
     /// Seconds until the access token expires.
     #[schema(example = 900)]
     pub expires_in: u64,
-    /// Opaque; exchange at `POST /oauth/token` (grant_type=refresh_token). Single use.
-    pub refresh_token: String,
+    /// Opaque; exchange at `POST /oauth/token` (grant_type=refresh_token). Single use. Absent
+    /// for the client credentials grant.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
     #[schema(example = "profile checkins:read checkins:write")]
     pub scope: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -91,7 +93,7 @@ impl TokenResponse {
             access_token,
             token_type: "Bearer",
             expires_in: state.tokens.ttl().as_secs(),
-            refresh_token,
+            refresh_token: Some(refresh_token),
             scope: scope.to_string(),
             user: None,
         })

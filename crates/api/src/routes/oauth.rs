@@ -8,7 +8,7 @@ use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use vicinity_domain::secret::sha256_hex;
-use vicinity_domain::{Client, ClientId, ClientType, CodeVerifier, ScopeSet};
+use vicinity_domain::{Client, ClientId, ClientType, CodeVerifier, ScopeSet, TokenFamilyId};
 use vicinity_store::authorization::{self, CodeExchange, Redemption};
 use vicinity_store::tokens::{self, Grant, Rotation, RotationRequest};
 use vicinity_store::{StoreError, clients};
@@ -143,7 +143,7 @@ impl ResponseError for FormError {
 /// both; a public client sends its `client_id`. No `Debug`: it holds credentials.
 #[derive(Deserialize, ToSchema)]
 pub struct TokenRequest {
-    /// `authorization_code` or `refresh_token`.
+    /// `authorization_code`, `refresh_token` or `client_credentials`.
     #[schema(example = "authorization_code")]
     pub grant_type: String,
     /// `authorization_code`: the code from the redirect.
@@ -154,7 +154,8 @@ pub struct TokenRequest {
     pub redirect_uri: Option<String>,
     /// `refresh_token`: the refresh token to spend.
     pub refresh_token: Option<String>,
-    /// `refresh_token`: narrower scopes for the new access token (never wider than granted).
+    /// `refresh_token`: narrower scopes for the new access token (never wider than granted);
+    /// `client_credentials`: the scopes wanted (default: all the client was registered with).
     pub scope: Option<String>,
     /// The calling client (the first-party app may omit it).
     #[schema(example = "vicinity")]
@@ -212,8 +213,9 @@ impl RevokeRequest {
     }
 }
 
-/// Issues tokens: for an authorization code (with its PKCE verifier), or for a refresh token
-/// (which is spent; a replayed one revokes its login).
+/// Issues tokens: for an authorization code (with its PKCE verifier), for a refresh token
+/// (which is spent; a replayed one revokes its login), or to a confidential client for itself
+/// (`client_credentials`: no refresh token, and no person, so person routes refuse it).
 #[utoipa::path(
     post,
     path = "/oauth/token",
@@ -245,6 +247,7 @@ pub async fn token(
     match request.grant_type.as_str() {
         "authorization_code" => code_grant(&state, &caller, request).await,
         "refresh_token" => refresh_grant(&state, &caller, request).await,
+        "client_credentials" => client_credentials_grant(&state, &caller, request).await,
         other => Err(OAuthError::new(
             StatusCode::BAD_REQUEST,
             "unsupported_grant_type",
@@ -401,6 +404,74 @@ pub(crate) async fn authenticate(
     }
 }
 
+/// The client credentials grant (RFC 6749 §4.4): a confidential client's token for itself,
+/// with at most the scopes it was registered with (`admin` only if an operator gave it), and
+/// no refresh token.
+async fn client_credentials_grant(
+    state: &AppState,
+    caller: &Caller,
+    request: TokenRequest,
+) -> Result<HttpResponse, OAuthError> {
+    let client = match caller {
+        Caller::Client(client) if client.client_type == ClientType::Confidential => client,
+        Caller::Client(_) => {
+            return Err(OAuthError::new(
+                StatusCode::BAD_REQUEST,
+                "unauthorized_client",
+                "only a confidential client may use the client_credentials grant",
+            ));
+        }
+        Caller::FirstParty => {
+            return Err(OAuthError::invalid_client(
+                "the client_credentials grant needs an authenticated confidential client",
+            ));
+        }
+    };
+    let invalid_scope = |description: String| {
+        OAuthError::new(StatusCode::BAD_REQUEST, "invalid_scope", description)
+    };
+    let scope = match request.scope.as_deref() {
+        None => client.scopes,
+        Some(text) => {
+            let asked = ScopeSet::parse(text).map_err(|e| invalid_scope(e.to_string()))?;
+            if !asked.is_subset_of(client.scopes) {
+                return Err(invalid_scope(format!(
+                    "this client may ask for at most `{}`",
+                    client.scopes
+                )));
+            }
+            asked
+        }
+    };
+    if scope.is_empty() {
+        return Err(invalid_scope("no scope to grant".into()));
+    }
+    let now = Utc::now();
+    let ttl =
+        chrono::Duration::from_std(state.tokens.ttl()).unwrap_or(chrono::Duration::minutes(15));
+    let client_id = client.id.clone();
+    let grant_id = state
+        .store
+        .run(move |conn| authorization::start_client_grant(conn, &client_id, scope, now + ttl, now))
+        .await?;
+    let access_token = state
+        .tokens
+        .issue_for_client(grant_id, client.id.as_str(), scope, now)
+        .map_err(|error| {
+            tracing::error!(error.detail = %error, "signing an access token failed");
+            OAuthError::server_error()
+        })?;
+    tracing::info!(client.id = %client.id, scope = %scope, "client credentials token issued");
+    Ok(no_store(HttpResponse::Ok()).json(TokenResponse {
+        access_token,
+        token_type: "Bearer",
+        expires_in: state.tokens.ttl().as_secs(),
+        refresh_token: None,
+        scope: scope.to_string(),
+        user: None,
+    }))
+}
+
 async fn code_grant(
     state: &AppState,
     caller: &Caller,
@@ -545,40 +616,75 @@ pub async fn revoke(
         client_secret.as_deref(),
     )
     .await?;
-    if let Some(grant) = token_grant(&state, &token).await? {
-        if grant.client_id != caller.client_id() {
+    if let Some(owner) = token_owner(&state, &token).await? {
+        if owner.client_id() != caller.client_id() {
             return Err(OAuthError::invalid_client(
                 "the token was not issued to this client",
             ));
         }
-        let family_id = grant.family_id;
-        state
-            .store
-            .run(move |conn| {
-                tokens::revoke_family(conn, family_id, "revoked by client", Utc::now())
-            })
-            .await?;
-        tracing::info!(token_family.id = %family_id, "login revoked");
+        match owner {
+            TokenOwner::Login(grant) => {
+                let family_id = grant.family_id;
+                state
+                    .store
+                    .run(move |conn| {
+                        tokens::revoke_family(conn, family_id, "revoked by client", Utc::now())
+                    })
+                    .await?;
+                tracing::info!(token_family.id = %family_id, "login revoked");
+            }
+            TokenOwner::ClientGrant(grant_id, _) => {
+                state
+                    .store
+                    .run(move |conn| authorization::revoke_client_grant(conn, grant_id, Utc::now()))
+                    .await?;
+                tracing::info!(client_grant.id = %grant_id, "client grant revoked");
+            }
+        }
     }
     Ok(no_store(HttpResponse::Ok()).finish())
 }
 
-/// The login a token (refresh or access) belongs to, if the token is known, whatever its
-/// state.
-async fn token_grant(state: &AppState, token: &str) -> Result<Option<Grant>, OAuthError> {
+/// What a token belongs to.
+enum TokenOwner {
+    /// A person's login through a client.
+    Login(Grant),
+    /// A client acting for itself (client credentials): the grant, and the client.
+    ClientGrant(TokenFamilyId, String),
+}
+
+impl TokenOwner {
+    fn client_id(&self) -> &str {
+        match self {
+            TokenOwner::Login(grant) => &grant.client_id,
+            TokenOwner::ClientGrant(_, client_id) => client_id,
+        }
+    }
+}
+
+/// What a token (refresh or access) belongs to, if the token is known, whatever its state.
+async fn token_owner(state: &AppState, token: &str) -> Result<Option<TokenOwner>, OAuthError> {
     if token.starts_with(refresh::PREFIX) {
         let hash = refresh::hash(token);
         Ok(state
             .store
             .run(move |conn| tokens::family_of_refresh_token(conn, &hash))
-            .await?)
+            .await?
+            .map(TokenOwner::Login))
     } else {
-        Ok(state.tokens.verify(token).ok().map(|grant| Grant {
-            family_id: grant.family_id,
-            user_id: grant.user_id,
-            client_id: grant.client_id,
-            scope: grant.scope,
-        }))
+        Ok(state
+            .tokens
+            .verify(token)
+            .ok()
+            .map(|grant| match grant.user_id {
+                Some(user_id) => TokenOwner::Login(Grant {
+                    family_id: grant.family_id,
+                    user_id,
+                    client_id: grant.client_id,
+                    scope: grant.scope,
+                }),
+                None => TokenOwner::ClientGrant(grant.family_id, grant.client_id),
+            }))
     }
 }
 
@@ -688,45 +794,53 @@ pub async fn introspect(
             ));
         }
     };
+    // (what it grants, through which client, for whom, until when, which kind)
     let answer = if token.starts_with(refresh::PREFIX) {
         let hash = refresh::hash(&token);
         state
             .store
             .run(move |conn| tokens::live_refresh_token(conn, &hash, Utc::now()))
             .await?
-            .map(|(grant, expires_at)| (grant, expires_at.timestamp(), "refresh_token"))
+            .map(|(grant, expires_at)| {
+                (
+                    grant.scope,
+                    grant.client_id,
+                    grant.user_id.to_string(),
+                    expires_at.timestamp(),
+                    "refresh_token",
+                )
+            })
     } else {
         match state.tokens.verify(&token) {
             Ok(verified) => {
                 let (family_id, user_id) = (verified.family_id, verified.user_id);
+                let client_id = verified.client_id.clone();
                 let active = state
                     .store
-                    .run(move |conn| tokens::family_is_active(conn, family_id, user_id))
+                    .run(move |conn| match user_id {
+                        Some(user_id) => tokens::family_is_active(conn, family_id, user_id),
+                        None => authorization::client_grant_is_active(conn, family_id, &client_id),
+                    })
                     .await?;
-                active.then(|| {
-                    let expires_at = verified.expires_at;
-                    (
-                        Grant {
-                            family_id,
-                            user_id,
-                            client_id: verified.client_id,
-                            scope: verified.scope,
-                        },
-                        expires_at,
-                        "access_token",
-                    )
-                })
+                let subject = user_id.map_or_else(|| verified.client_id.clone(), |u| u.to_string());
+                active.then_some((
+                    verified.scope,
+                    verified.client_id,
+                    subject,
+                    verified.expires_at,
+                    "access_token",
+                ))
             }
             Err(_) => None,
         }
     };
     let response = match answer {
-        Some((grant, exp, token_type)) if grant.client_id == client.id.as_str() => {
+        Some((scope, client_id, sub, exp, token_type)) if client_id == client.id.as_str() => {
             IntrospectionResponse {
                 active: true,
-                scope: Some(grant.scope.to_string()),
-                client_id: Some(grant.client_id),
-                sub: Some(grant.user_id.to_string()),
+                scope: Some(scope.to_string()),
+                client_id: Some(client_id),
+                sub: Some(sub),
                 token_type: Some(token_type),
                 exp: Some(exp),
                 iss: Some(state.config.issuer.clone()),
@@ -778,7 +892,7 @@ pub async fn metadata(state: web::Data<AppState>) -> HttpResponse {
             "jwks_uri": endpoint("/.well-known/jwks.json"),
             "response_types_supported": ["code"],
             "response_modes_supported": ["query"],
-            "grant_types_supported": ["authorization_code", "refresh_token"],
+            "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
             "code_challenge_methods_supported": ["S256"],
             "scopes_supported": scopes,
             "token_endpoint_auth_methods_supported": client_auth,
