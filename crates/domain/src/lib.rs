@@ -13,6 +13,7 @@ pub mod secret;
 pub mod settings;
 pub mod user;
 pub mod venue;
+pub mod webhook;
 
 pub use client::{Client, ClientId, ClientSecret, ClientType, NewClient, RedirectUri};
 pub use error::{FieldError, ValidationErrors};
