@@ -585,7 +585,7 @@ async fn the_page_refuses_forged_forms_and_wrong_passwords_and_lets_a_person_den
 }
 
 /// Runs the page for `who` and returns a fresh code for `client_id`.
-async fn code_for(
+pub(crate) async fn code_for(
     app: &TestApp,
     who: &Session,
     username: &str,

@@ -25,3 +25,4 @@ mod scopes;
 mod stream;
 mod tokens;
 mod venues;
+mod webhooks;

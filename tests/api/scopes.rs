@@ -85,6 +85,15 @@ async fn every_route_enforces_the_scope_it_documents(backend: Backend) {
                 assert_ne!(response.status(), StatusCode::UNAUTHORIZED, "{described}");
                 assert_ne!(response.status(), StatusCode::FORBIDDEN, "{described}");
             }
+            Access::App => {
+                let response = call(None).await.unwrap();
+                assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{described}");
+                // A person's token, whatever its scopes, is not an app's own.
+                let response = call(Some(token_with_scope(&app, &ada, all_scopes)))
+                    .await
+                    .unwrap();
+                assert_eq!(response.status(), StatusCode::FORBIDDEN, "{described}");
+            }
             Access::Client => {
                 let response = app
                     .client

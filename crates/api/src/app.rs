@@ -42,6 +42,8 @@ pub struct AppState {
     pub(crate) checkin_writer: Writer,
     /// Becomes `true` when the server is about to stop.
     pub(crate) closing: tokio::sync::watch::Receiver<bool>,
+    /// Queues webhook deliveries.
+    pub(crate) webhooks: crate::webhooks::Webhooks,
 }
 
 /// A bound, ready-to-run server. Tests build it exactly as the binary does, on port 0.
@@ -104,6 +106,7 @@ impl Application {
         let recorder = Recorder::start(store.clone());
         let checkin_writer = Writer::start(store.clone());
         let store_for_maintenance = store.clone();
+        let webhooks = crate::webhooks::Webhooks::new(store.clone());
         let (closing, closing_receiver) = tokio::sync::watch::channel(false);
         let closing = Arc::new(closing);
         let cursors = Cursors::new(keys.derive_secret("pagination cursors"));
@@ -127,6 +130,7 @@ impl Application {
             recorder: recorder.clone(),
             checkin_writer,
             closing: closing_receiver,
+            webhooks: webhooks.clone(),
         });
         let limit = config.body_limit_bytes;
         let mut server = HttpServer::new(move || {
@@ -147,6 +151,7 @@ impl Application {
         }
         let server = server.listen(listener)?.run();
         spawn_maintenance(store_for_maintenance, &config, closing.subscribe());
+        crate::webhooks::spawn_worker(webhooks, config.webhooks.clone(), closing.subscribe());
         Ok(Self {
             server,
             address,

@@ -39,6 +39,33 @@ pub struct ApiConfig {
     /// How often expired positions and stale records are deleted.
     pub maintenance_interval: Duration,
     pub retention: Retention,
+    pub webhooks: WebhookConfig,
+}
+
+/// How webhook deliveries are made and retried.
+#[derive(Debug, Clone)]
+pub struct WebhookConfig {
+    /// The wait before the first retry; each further retry waits twice as long (at most an
+    /// hour).
+    pub retry_base: Duration,
+    /// Attempts before a delivery is given up.
+    pub max_attempts: u32,
+    /// The longest a receiver may take to answer.
+    pub timeout: Duration,
+    /// Tests only (never set from the environment): allow `http` to the loopback address, so
+    /// that a test can receive deliveries. Every other internal address stays forbidden.
+    pub allow_loopback_for_tests: bool,
+}
+
+impl Default for WebhookConfig {
+    fn default() -> Self {
+        Self {
+            retry_base: Duration::from_secs(10),
+            max_attempts: 8,
+            timeout: Duration::from_secs(10),
+            allow_loopback_for_tests: false,
+        }
+    }
 }
 
 /// A per-person rate: a burst, refilled at one request per period.
@@ -94,6 +121,7 @@ impl Default for ApiConfig {
             },
             maintenance_interval: Duration::from_secs(600),
             retention: Retention::default(),
+            webhooks: WebhookConfig::default(),
         }
     }
 }

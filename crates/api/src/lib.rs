@@ -10,10 +10,11 @@ mod json;
 mod openapi;
 mod request;
 mod routes;
+mod webhooks;
 
 pub use app::{Application, StreamCloser};
 pub use auth::keys::{KeyError, SigningKeys};
-pub use config::{ApiConfig, LoginThrottleConfig, RateLimit};
+pub use config::{ApiConfig, LoginThrottleConfig, RateLimit, WebhookConfig};
 pub use error::ApiError;
 pub use openapi::{Access, openapi_yaml, route_access};
 

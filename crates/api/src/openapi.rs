@@ -6,7 +6,7 @@ use utoipa::{Modify, OpenApi};
 
 use crate::error::{ErrorBody, ErrorDetail, ErrorEnvelope};
 use crate::routes::{
-    accounts, authorize, checkins, friends, me, oauth, ops, presence, users, venues,
+    accounts, apps, authorize, checkins, friends, me, oauth, ops, presence, users, venues,
 };
 
 struct BearerAuth;
@@ -23,6 +23,19 @@ impl Modify for BearerAuth {
                         "A confidential OAuth client's id and secret (`client_secret_basic`); \
                          they may instead be sent as `client_id` and `client_secret` in the \
                          form (`client_secret_post`), never both.",
+                    ))
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            "app",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .description(Some(
+                        "An access token from `/oauth/token` with `grant_type=client_credentials`: \
+                         an app acting for itself, not for a person.",
                     ))
                     .build(),
             ),
@@ -79,6 +92,10 @@ impl Modify for BearerAuth {
         me::export,
         me::list_apps,
         me::revoke_app,
+        apps::set_webhook,
+        apps::get_webhook,
+        apps::delete_webhook,
+        apps::list_deliveries,
         checkins::create_checkin,
         checkins::get_checkin,
         checkins::delete_checkin,
@@ -112,6 +129,7 @@ impl Modify for BearerAuth {
         (name = "checkins", description = "Checking in at venues, and who sees it"),
         (name = "presence", description = "Sharing a position and seeing friends nearby"),
         (name = "venues", description = "Places to check in at, radius search and categories"),
+        (name = "apps", description = "What an app manages for itself: its webhook"),
         (name = "oauth", description = "OAuth 2.0: the authorization page, tokens, revocation, introspection and metadata"),
         (name = "operations", description = "Health, readiness and this document"),
     )
@@ -132,6 +150,8 @@ pub enum Access {
     Public,
     /// A confidential OAuth client's credentials, and no bearer token.
     Client,
+    /// A client credentials token: an app acting for itself.
+    App,
     /// A valid bearer token carrying every one of these scopes (none: any valid token).
     Bearer(Vec<String>),
 }
@@ -165,9 +185,11 @@ pub fn route_access() -> Vec<(&'static str, &'static str, Option<Access>)> {
                 let anonymous = requirements
                     .iter()
                     .any(|r| r.as_object().is_some_and(serde_json::Map::is_empty));
+                let app = requirements.iter().any(|r| r.get("app").is_some());
                 match bearer {
                     Some(scopes) => Access::Bearer(scopes),
                     None if anonymous => Access::Public,
+                    None if app => Access::App,
                     None => Access::Client,
                 }
             });

@@ -37,6 +37,7 @@ pub mod time;
 pub mod tokens;
 pub mod users;
 pub mod venues;
+pub mod webhooks;
 
 pub use connection::{Backend, DatabaseUrl, DbConnection, PoolOptions, Store, transaction};
 pub use error::StoreError;

@@ -6,7 +6,7 @@ use diesel::prelude::*;
 
 use crate::schema::{
     changes, client_grants, idempotency_keys, location_access, oauth_codes, presence,
-    refresh_tokens, web_sessions,
+    refresh_tokens, web_sessions, webhook_deliveries,
 };
 use crate::time::to_micros;
 use crate::{DbConnection, StoreError};
@@ -48,6 +48,8 @@ pub struct Pruned {
     pub web_sessions: usize,
     /// Client credentials grants whose tokens have all expired.
     pub client_grants: usize,
+    /// Webhook deliveries finished (delivered or given up) more than a week ago.
+    pub webhook_deliveries: usize,
 }
 
 /// Deletes expired presence at once, and the rest after its retention.
@@ -91,8 +93,21 @@ pub fn prune(
             client_grants::table.filter(client_grants::expires_at.le(at)),
         )
         .execute(conn)?,
+        webhook_deliveries: diesel::delete(
+            webhook_deliveries::table
+                .filter(webhook_deliveries::created_at.lt(to_micros(now - DELIVERIES_KEPT)))
+                .filter(
+                    webhook_deliveries::delivered_at
+                        .is_not_null()
+                        .or(webhook_deliveries::failed_at.is_not_null()),
+                ),
+        )
+        .execute(conn)?,
     })
 }
+
+/// How long a finished webhook delivery stays in the app's delivery log.
+const DELIVERIES_KEPT: chrono::Duration = chrono::Duration::days(7);
 
 /// How long the change feed keeps a row: far longer than an instance takes to apply it.
 const CHANGES_KEPT: chrono::Duration = chrono::Duration::hours(1);

@@ -224,6 +224,31 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    webhooks (client_id) {
+        client_id -> Text,
+        url -> Text,
+        secret -> Text,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    webhook_deliveries (id) {
+        id -> BigInt,
+        client_id -> Text,
+        event -> Text,
+        payload -> Text,
+        created_at -> BigInt,
+        attempts -> Integer,
+        next_attempt_at -> BigInt,
+        delivered_at -> Nullable<BigInt>,
+        failed_at -> Nullable<BigInt>,
+        last_error -> Nullable<Text>,
+    }
+}
+
+diesel::joinable!(webhooks -> oauth_clients (client_id));
 diesel::joinable!(oauth_codes -> users (user_id));
 diesel::joinable!(oauth_consents -> oauth_clients (client_id));
 diesel::joinable!(web_sessions -> users (user_id));
@@ -252,4 +277,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     oauth_consents,
     web_sessions,
     client_grants,
+    webhooks,
+    webhook_deliveries,
 );

@@ -284,6 +284,7 @@ fn expired_presence_and_stale_records_are_pruned() {
                 authorization_codes: 0,
                 web_sessions: 0,
                 client_grants: 0,
+                webhook_deliveries: 0,
             }
         );
         // Ada's expired position is gone, not merely hidden; Bob's current one stays.

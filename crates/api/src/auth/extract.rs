@@ -9,7 +9,7 @@ use actix_web::http::header;
 use actix_web::{FromRequest, HttpRequest, web};
 use futures_util::future::LocalBoxFuture;
 use vicinity_domain::{Scope, ScopeSet, TokenFamilyId, UserId};
-use vicinity_store::tokens;
+use vicinity_store::{authorization, tokens};
 
 use super::access::TokenRejection;
 use crate::FIRST_PARTY_CLIENT_ID;
@@ -95,6 +95,50 @@ impl FromRequest for Caller {
             Ok(Caller {
                 user_id,
                 family_id,
+                client_id: grant.client_id,
+                scope: grant.scope,
+            })
+        })
+    }
+}
+
+/// A client acting for itself, authenticated by a client credentials token.
+#[derive(Debug, Clone)]
+pub struct AppCaller {
+    pub client_id: String,
+    pub scope: ScopeSet,
+}
+
+impl FromRequest for AppCaller {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let state = req.app_data::<web::Data<AppState>>().cloned();
+        let token = bearer_token(req);
+        Box::pin(async move {
+            let state = state.ok_or_else(ApiError::internal)?;
+            let grant = state
+                .tokens
+                .verify(&token?)
+                .map_err(|rejection| ApiError::invalid_token(&rejection.to_string()))?;
+            if grant.user_id.is_some() {
+                return Err(ApiError::forbidden(
+                    "this route is for an app acting for itself: use a token from the \
+                     client_credentials grant",
+                ));
+            }
+            let (grant_id, client_id) = (grant.family_id, grant.client_id.clone());
+            let active = state
+                .store
+                .run(move |conn| authorization::client_grant_is_active(conn, grant_id, &client_id))
+                .await?;
+            if !active {
+                return Err(ApiError::invalid_token(
+                    &TokenRejection::Revoked.to_string(),
+                ));
+            }
+            Ok(AppCaller {
                 client_id: grant.client_id,
                 scope: grant.scope,
             })

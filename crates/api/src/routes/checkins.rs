@@ -228,10 +228,22 @@ pub async fn create_checkin(
     .map_err(not_found_as("no such venue"))?;
     let json = HeaderValue::from_static("application/json");
     Ok(match answer {
-        Answer::Created { id, response } => HttpResponse::Created()
-            .insert_header((header::CONTENT_TYPE, json))
-            .insert_header((header::LOCATION, format!("/v1/checkins/{id}")))
-            .body(response),
+        Answer::Created { id, response } => {
+            // Apps the person authorized hear of it: the check-in only, never the friends
+            // nearby that its answer holds.
+            if let Some(checkin) = serde_json::from_str::<serde_json::Value>(&response)
+                .ok()
+                .as_mut()
+                .and_then(|created| created.get_mut("checkin"))
+                .map(serde_json::Value::take)
+            {
+                state.webhooks.checkin_created(me, checkin).await;
+            }
+            HttpResponse::Created()
+                .insert_header((header::CONTENT_TYPE, json))
+                .insert_header((header::LOCATION, format!("/v1/checkins/{id}")))
+                .body(response)
+        }
         Answer::Replay { status, response } => {
             let status = actix_web::http::StatusCode::from_u16(status)
                 .unwrap_or(actix_web::http::StatusCode::CREATED);

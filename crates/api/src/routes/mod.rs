@@ -1,6 +1,7 @@
 //! Routes, one module per resource.
 
 pub mod accounts;
+pub mod apps;
 pub mod authorize;
 pub mod checkins;
 pub mod friends;
@@ -55,6 +56,8 @@ route_table! {
     "/v1/me/export" => [get me::export],
     "/v1/me/apps" => [get me::list_apps],
     "/v1/me/apps/{client_id}" => [delete me::revoke_app],
+    "/v1/app/webhook" => [put apps::set_webhook, get apps::get_webhook, delete apps::delete_webhook],
+    "/v1/app/webhook/deliveries" => [get apps::list_deliveries],
     "/v1/checkins" => [post checkins::create_checkin],
     "/v1/checkins/{checkin_id}" => [get checkins::get_checkin, delete checkins::delete_checkin],
     "/v1/me/checkins" => [get checkins::my_checkins],
