@@ -76,6 +76,27 @@ async fn a_restarted_server_keeps_accounts_and_keys(backend: Backend) {
     let data_dir = tempfile::tempdir().unwrap();
     let client = reqwest::Client::new();
     let (server, address) = start(vicinity(data_dir.path(), Some(database.url()))).await;
+    // Bound to port 0 without a public URL, the issuer is the address actually bound.
+    let metadata: Value = client
+        .get(format!("{address}/.well-known/oauth-authorization-server"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(metadata["issuer"], address.as_str());
+    assert_eq!(metadata["token_endpoint"], format!("{address}/oauth/token"));
+    terminate(server).await;
+
+    // Tokens are bound to their issuer: a restart on another port keeps them valid only
+    // under a fixed public URL.
+    let fixed = |data_dir: &std::path::Path| {
+        let mut command = vicinity(data_dir, Some(database.url()));
+        command.env("VICINITY_PUBLIC_URL", "http://vicinity.test");
+        command
+    };
+    let (server, address) = start(fixed(data_dir.path())).await;
     let registered: Value = client
         .post(format!("{address}/v1/auth/register"))
         .json(&json!({"username": "ada", "email": "ada@example.com", "password": "a long passphrase"}))
@@ -90,7 +111,7 @@ async fn a_restarted_server_keeps_accounts_and_keys(backend: Backend) {
     terminate(server).await;
     assert!(data_dir.path().join("signing-key.pem").exists());
 
-    let (server, address) = start(vicinity(data_dir.path(), Some(database.url()))).await;
+    let (server, address) = start(fixed(data_dir.path())).await;
     // The access token signed before the restart still verifies: the key was kept.
     let me = client
         .get(format!("{address}/v1/me"))

@@ -193,8 +193,14 @@ async fn two_server_processes_on_one_postgres_share_presence_and_events() {
     }
     let database = test_database(Backend::Postgres);
     let data_dir = tempfile::tempdir().unwrap();
-    let (first_process, first) = start(vicinity(data_dir.path(), Some(database.url()))).await;
-    let (second_process, second) = start(vicinity(data_dir.path(), Some(database.url()))).await;
+    // One public URL for both, as behind a load balancer: tokens are bound to it.
+    let instance = || {
+        let mut command = vicinity(data_dir.path(), Some(database.url()));
+        command.env("VICINITY_PUBLIC_URL", "http://vicinity.test");
+        command
+    };
+    let (first_process, first) = start(instance()).await;
+    let (second_process, second) = start(instance()).await;
     assert_ne!(first, second);
     let client = reqwest::Client::new();
     let (ada_id, ada) = register(&client, &first, "ada").await;

@@ -95,9 +95,13 @@ fn spawn_maintenance(
 }
 
 impl Application {
-    pub fn build(config: ApiConfig, store: Store, keys: SigningKeys) -> std::io::Result<Self> {
+    pub fn build(mut config: ApiConfig, store: Store, keys: SigningKeys) -> std::io::Result<Self> {
         let listener = TcpListener::bind(&config.bind)?;
         let address = listener.local_addr()?;
+        // The default issuer, `http://BIND`, names the port actually bound (port 0 picks one).
+        if config.issuer == format!("http://{}", config.bind) {
+            config.issuer = format!("http://{address}");
+        }
         let passwords = Passwords::new()
             .map_err(|_| std::io::Error::other("cannot prepare the password hasher"))?;
         store

@@ -443,9 +443,11 @@ async fn consent_or_grant(
         let _ = write!(body, "<li>{}</li>", escape(scope.describe()));
     }
     body.push_str("</ul>");
-    if !request.scope.contains(Scope::LocationRead) {
+    if request.scope.contains(Scope::CheckinsWrite) && !request.scope.contains(Scope::LocationRead)
+    {
         body.push_str(
-            "<p class=\"note\">It will not see where you or your friends are, beyond the city.</p>",
+            "<p class=\"note\">When it checks you in, it learns which friends are nearby only \
+             to the nearest city area, not where they are.</p>",
         );
     }
     let _ = write!(
