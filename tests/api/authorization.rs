@@ -23,6 +23,7 @@ on_both_backends!(
     revocation_and_introspection_answer_only_the_client_that_owns_the_token,
     an_app_without_location_read_sees_friends_no_finer_than_the_city,
     a_confidential_client_gets_a_token_for_itself_and_no_person,
+    an_administrator_registers_lists_and_deletes_apps_through_the_api,
 );
 
 const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk-and-some-more";
@@ -1316,4 +1317,136 @@ async fn a_confidential_client_gets_a_token_for_itself_and_no_person(backend: Ba
     assert_eq!(response.status(), StatusCode::OK);
     let body: Value = introspect().await.unwrap().json().await.unwrap();
     assert_eq!(body, serde_json::json!({"active": false}));
+}
+
+async fn an_administrator_registers_lists_and_deletes_apps_through_the_api(backend: Backend) {
+    use serde_json::json;
+
+    let app = TestApp::spawn(backend).await;
+    let ada = app.register("ada").await;
+    // The operator's own tool, registered with the CLI's rules.
+    let (ops, ops_secret) =
+        register_app(&app, ClientType::Confidential, &[], "admin checkins:read");
+    let ops_secret = ops_secret.unwrap();
+    let token_for = |scope: &'static str| {
+        let (ops, ops_secret) = (ops.clone(), ops_secret.clone());
+        let app = &app;
+        async move {
+            let response = app
+                .client
+                .post(app.url("/oauth/token"))
+                .basic_auth(&ops, Some(&ops_secret))
+                .form(&[("grant_type", "client_credentials"), ("scope", scope)])
+                .send()
+                .await
+                .unwrap();
+            response.json::<Value>().await.unwrap()["access_token"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        }
+    };
+    let admin = token_for("admin").await;
+    let not_admin = token_for("checkins:read").await;
+    let create = |token: String, body: Value| {
+        let app = &app;
+        async move {
+            app.client
+                .post(app.url("/v1/admin/clients"))
+                .bearer_auth(token)
+                .json(&body)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let public_body = json!({"name": "Trail Log", "type": "public",
+        "redirect_uris": [REDIRECT], "scopes": "profile checkins:read"});
+
+    for token in [ada.access_token.clone(), not_admin] {
+        let (status, code, _) =
+            crate::helpers::error_code(create(token, public_body.clone()).await).await;
+        assert_eq!(
+            (status, code.as_str()),
+            (StatusCode::FORBIDDEN, "insufficient_scope")
+        );
+    }
+    let response = create(admin.clone(), public_body).await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    assert_eq!(response.headers()["cache-control"], "no-store");
+    let public: Value = response.json().await.unwrap();
+    assert!(public.get("client_secret").is_none(), "{public}");
+    assert_eq!(public["type"], "public");
+    let response = create(
+        admin.clone(),
+        json!({"name": "Nightly export", "type": "confidential", "scopes": "admin"}),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let confidential: Value = response.json().await.unwrap();
+    assert_eq!(confidential["client_secret"].as_str().unwrap().len(), 43);
+
+    // Every problem named at once, nothing registered.
+    let response = create(
+        admin.clone(),
+        json!({"name": "", "type": "public", "redirect_uris": ["http://app.example/cb"],
+            "scopes": "admin"}),
+    )
+    .await;
+    let (status, code, body) = crate::helpers::error_code(response).await;
+    assert_eq!(
+        (status, code.as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, "validation_failed")
+    );
+    let fields = crate::helpers::error_fields(&body);
+    for field in ["name", "redirect_uris[0]", "scopes"] {
+        assert!(fields.contains(&field), "{field} missing from {body}");
+    }
+    let (status, _, body) = crate::helpers::error_code(
+        create(
+            admin.clone(),
+            json!({"name": "X", "type": "weird", "scopes": "profile"}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(crate::helpers::error_fields(&body), ["type"]);
+
+    let listed = app.get_json("/v1/admin/clients", &admin).await;
+    let names: Vec<&str> = listed["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names.len(), 3, "{listed}");
+    assert!(!listed.to_string().contains("client_secret"));
+
+    // Deleting an app ends what people granted it.
+    let public_id = public["client_id"].as_str().unwrap();
+    let tokens = app_tokens(&app, &ada, "ada", public_id, "profile").await;
+    let path = format!("/v1/admin/clients/{public_id}");
+    let delete = || app.client.delete(app.url(&path)).bearer_auth(&admin).send();
+    assert_eq!(delete().await.unwrap().status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        app.get("/v1/me", tokens["access_token"].as_str().unwrap())
+            .await
+            .status(),
+        StatusCode::UNAUTHORIZED
+    );
+    let (status, refused) = exchange(
+        &app,
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", tokens["refresh_token"].as_str().unwrap()),
+            ("client_id", public_id),
+        ],
+    )
+    .await;
+    assert_eq!(
+        (status, refused["error"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("invalid_client"))
+    );
+    assert_eq!(delete().await.unwrap().status(), StatusCode::NOT_FOUND);
 }

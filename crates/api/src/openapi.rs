@@ -6,7 +6,7 @@ use utoipa::{Modify, OpenApi};
 
 use crate::error::{ErrorBody, ErrorDetail, ErrorEnvelope};
 use crate::routes::{
-    accounts, apps, authorize, checkins, friends, me, oauth, ops, presence, users, venues,
+    accounts, apps, authorize, checkins, clients, friends, me, oauth, ops, presence, users, venues,
 };
 
 struct BearerAuth;
@@ -96,6 +96,9 @@ impl Modify for BearerAuth {
         apps::get_webhook,
         apps::delete_webhook,
         apps::list_deliveries,
+        clients::create_client,
+        clients::list_clients,
+        clients::delete_client,
         checkins::create_checkin,
         checkins::get_checkin,
         checkins::delete_checkin,
@@ -129,6 +132,7 @@ impl Modify for BearerAuth {
         (name = "checkins", description = "Checking in at venues, and who sees it"),
         (name = "presence", description = "Sharing a position and seeing friends nearby"),
         (name = "venues", description = "Places to check in at, radius search and categories"),
+        (name = "admin", description = "Operating the server: registered apps"),
         (name = "apps", description = "What an app manages for itself: its webhook"),
         (name = "oauth", description = "OAuth 2.0: the authorization page, tokens, revocation, introspection and metadata"),
         (name = "operations", description = "Health, readiness and this document"),

@@ -97,3 +97,40 @@ pub fn secret_hash(conn: &mut DbConnection, id: &ClientId) -> Result<Option<Stri
         .optional()?
         .ok_or(StoreError::NotFound)
 }
+
+/// Every registered client, newest first.
+pub fn list(conn: &mut DbConnection) -> Result<Vec<Client>, StoreError> {
+    oauth_clients::table
+        .order((oauth_clients::created_at.desc(), oauth_clients::client_id))
+        .select(ClientRow::as_select())
+        .load::<ClientRow>(conn)?
+        .into_iter()
+        .map(Client::try_from)
+        .collect()
+}
+
+/// Deletes a client: its codes, consents, grants, webhook and deliveries go with it, and the
+/// logins people made through it are revoked. False if there was no such client.
+pub fn delete(
+    conn: &mut DbConnection,
+    id: &ClientId,
+    now: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    use crate::schema::token_families;
+    crate::transaction(conn, |conn| {
+        let families = token_families::table
+            .filter(token_families::client_id.eq(id.as_str()))
+            .filter(token_families::revoked_at.is_null())
+            .select(token_families::id)
+            .load::<i64>(conn)?;
+        for family in families {
+            crate::tokens::revoke_family(
+                conn,
+                vicinity_domain::TokenFamilyId::from_raw(family),
+                "client deleted",
+                now,
+            )?;
+        }
+        Ok(diesel::delete(oauth_clients::table.find(id.as_str())).execute(conn)? > 0)
+    })
+}

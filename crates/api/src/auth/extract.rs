@@ -11,7 +11,7 @@ use futures_util::future::LocalBoxFuture;
 use vicinity_domain::{Scope, ScopeSet, TokenFamilyId, UserId};
 use vicinity_store::{authorization, tokens};
 
-use super::access::TokenRejection;
+use super::access::{AccessGrant, TokenRejection};
 use crate::FIRST_PARTY_CLIENT_ID;
 use crate::app::AppState;
 use crate::error::ApiError;
@@ -51,30 +51,32 @@ fn bearer_token(req: &HttpRequest) -> Result<String, ApiError> {
     Ok(token.to_owned())
 }
 
-impl FromRequest for Caller {
-    type Error = ApiError;
-    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
+/// The synchronous part of authenticating a request: the token is present, signed by this
+/// server and unexpired. Done before anything else of the request is looked at: actix polls a
+/// handler's extractors together, so a check that waits (for the database) would let a
+/// malformed body answer before a missing token or scope does.
+fn verified(req: &HttpRequest) -> Result<(web::Data<AppState>, AccessGrant), ApiError> {
+    let state = req
+        .app_data::<web::Data<AppState>>()
+        .cloned()
+        .ok_or_else(ApiError::internal)?;
+    let grant = state
+        .tokens
+        .verify(&bearer_token(req)?)
+        .map_err(|rejection| ApiError::invalid_token(&rejection.to_string()))?;
+    Ok((state, grant))
+}
 
-    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let state = req.app_data::<web::Data<AppState>>().cloned();
-        let token = bearer_token(req);
-        Box::pin(async move {
-            let state = state.ok_or_else(ApiError::internal)?;
-            let grant = state
-                .tokens
-                .verify(&token?)
-                .map_err(|rejection| ApiError::invalid_token(&rejection.to_string()))?;
-            let family_id = grant.family_id;
-            let Some(user_id) = grant.user_id else {
-                return Err(ApiError::forbidden(
-                    "this route acts for a person; a client credentials token acts for no one",
-                ));
-            };
-            // Signed tokens outlive logouts and deleted accounts unless checked. The read model
-            // remembers live families and forgets one the moment any instance revokes it; the
-            // database answers for the rest.
+/// The asynchronous part: the login (or client grant) has not been revoked since. Signed
+/// tokens outlive logouts and deleted accounts unless checked. The read model remembers live
+/// families and forgets one the moment any instance revokes it; the database answers for the
+/// rest.
+async fn still_active(state: &AppState, grant: &AccessGrant) -> Result<(), ApiError> {
+    let family_id = grant.family_id;
+    let active = match grant.user_id {
+        Some(user_id) => {
             let hot = state.store.hot();
-            let active = if hot.family_owner(family_id.raw()) == Some(user_id.raw()) {
+            if hot.family_owner(family_id.raw()) == Some(user_id.raw()) {
                 true
             } else {
                 let epoch = hot.families_epoch();
@@ -86,19 +88,59 @@ impl FromRequest for Caller {
                     hot.remember_family(epoch, family_id.raw(), user_id.raw());
                 }
                 active
-            };
-            if !active {
-                return Err(ApiError::invalid_token(
-                    &TokenRejection::Revoked.to_string(),
-                ));
             }
-            Ok(Caller {
-                user_id,
-                family_id,
-                client_id: grant.client_id,
-                scope: grant.scope,
-            })
-        })
+        }
+        None => {
+            let client_id = grant.client_id.clone();
+            state
+                .store
+                .run(move |conn| authorization::client_grant_is_active(conn, family_id, &client_id))
+                .await?
+        }
+    };
+    if active {
+        Ok(())
+    } else {
+        Err(ApiError::invalid_token(
+            &TokenRejection::Revoked.to_string(),
+        ))
+    }
+}
+
+/// A person's caller from a verified grant, or 403 for a client acting for itself.
+fn person(grant: &AccessGrant) -> Result<Caller, ApiError> {
+    let Some(user_id) = grant.user_id else {
+        return Err(ApiError::forbidden(
+            "this route acts for a person; a client credentials token acts for no one",
+        ));
+    };
+    Ok(Caller {
+        user_id,
+        family_id: grant.family_id,
+        client_id: grant.client_id.clone(),
+        scope: grant.scope,
+    })
+}
+
+/// Checks `decide` on the verified grant at once, then that it is still active.
+fn authenticate<T: 'static>(
+    req: &HttpRequest,
+    decide: impl FnOnce(&AccessGrant) -> Result<T, ApiError>,
+) -> LocalBoxFuture<'static, Result<T, ApiError>> {
+    let decided = verified(req).and_then(|(state, grant)| Ok((decide(&grant)?, state, grant)));
+    Box::pin(async move {
+        let (value, state, grant) = decided?;
+        still_active(&state, &grant).await?;
+        Ok(value)
+    })
+}
+
+impl FromRequest for Caller {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        authenticate(req, person)
     }
 }
 
@@ -114,33 +156,42 @@ impl FromRequest for AppCaller {
     type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let state = req.app_data::<web::Data<AppState>>().cloned();
-        let token = bearer_token(req);
-        Box::pin(async move {
-            let state = state.ok_or_else(ApiError::internal)?;
-            let grant = state
-                .tokens
-                .verify(&token?)
-                .map_err(|rejection| ApiError::invalid_token(&rejection.to_string()))?;
+        authenticate(req, |grant| {
             if grant.user_id.is_some() {
                 return Err(ApiError::forbidden(
                     "this route is for an app acting for itself: use a token from the \
                      client_credentials grant",
                 ));
             }
-            let (grant_id, client_id) = (grant.family_id, grant.client_id.clone());
-            let active = state
-                .store
-                .run(move |conn| authorization::client_grant_is_active(conn, grant_id, &client_id))
-                .await?;
-            if !active {
-                return Err(ApiError::invalid_token(
-                    &TokenRejection::Revoked.to_string(),
-                ));
-            }
             Ok(AppCaller {
-                client_id: grant.client_id,
+                client_id: grant.client_id.clone(),
                 scope: grant.scope,
+            })
+        })
+    }
+}
+
+/// An administrator: a person's token or an app's own token, either carrying `admin` (only
+/// an operator can give an app `admin`, when registering it).
+#[derive(Debug, Clone)]
+pub struct AdminCaller {
+    /// Who, for the logs: a user id, or `client:<id>`.
+    pub who: String,
+}
+
+impl FromRequest for AdminCaller {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        authenticate(req, |grant| {
+            if !grant.scope.contains(Scope::Admin) {
+                return Err(ApiError::insufficient_scope(Scope::Admin));
+            }
+            Ok(AdminCaller {
+                who: grant
+                    .user_id
+                    .map_or_else(|| format!("client:{}", grant.client_id), |u| u.to_string()),
             })
         })
     }
@@ -199,10 +250,9 @@ impl<S: RequiredScope + 'static> FromRequest for Scoped<S> {
     type Error = ApiError;
     type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
 
-    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        let caller = Caller::from_request(req, payload);
-        Box::pin(async move {
-            let caller = caller.await?;
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        authenticate(req, |grant| {
+            let caller = person(grant)?;
             if !caller.scope.contains(S::SCOPE) {
                 return Err(ApiError::insufficient_scope(S::SCOPE));
             }

@@ -8,4 +8,4 @@ pub mod password;
 pub mod refresh;
 pub mod throttle;
 
-pub use extract::{AppCaller, Caller, RequiredScope, Scoped, scopes};
+pub use extract::{AdminCaller, AppCaller, Caller, RequiredScope, Scoped, scopes};

@@ -4,6 +4,7 @@ pub mod accounts;
 pub mod apps;
 pub mod authorize;
 pub mod checkins;
+pub mod clients;
 pub mod friends;
 pub mod me;
 pub mod oauth;
@@ -58,6 +59,8 @@ route_table! {
     "/v1/me/apps/{client_id}" => [delete me::revoke_app],
     "/v1/app/webhook" => [put apps::set_webhook, get apps::get_webhook, delete apps::delete_webhook],
     "/v1/app/webhook/deliveries" => [get apps::list_deliveries],
+    "/v1/admin/clients" => [post clients::create_client, get clients::list_clients],
+    "/v1/admin/clients/{client_id}" => [delete clients::delete_client],
     "/v1/checkins" => [post checkins::create_checkin],
     "/v1/checkins/{checkin_id}" => [get checkins::get_checkin, delete checkins::delete_checkin],
     "/v1/me/checkins" => [get checkins::my_checkins],

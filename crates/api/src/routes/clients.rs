@@ -1,0 +1,171 @@
+//! Registering third-party apps through the API: what `vicinity admin create-client` does, for
+//! an administrator's token.
+
+use actix_web::{HttpResponse, web};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use vicinity_domain::{Client, ClientId, ClientType, NewClient, ValidationErrors};
+use vicinity_store::clients;
+
+use crate::app::AppState;
+use crate::auth::AdminCaller;
+use crate::error::{ApiError, ErrorEnvelope};
+use crate::json::JsonBody;
+
+/// `POST /v1/admin/clients` body.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateClientRequest {
+    /// Shown to people when the app asks for their approval.
+    #[schema(example = "Trail Log")]
+    pub name: String,
+    /// `public` (a phone or browser app, PKCE alone) or `confidential` (keeps a secret).
+    #[schema(example = "public")]
+    #[serde(rename = "type")]
+    pub client_type: String,
+    /// Exactly as the app will send them; at least one for a public client.
+    #[serde(default)]
+    pub redirect_uris: Vec<String>,
+    /// The most the app may ask for, space-separated; `admin` only for a confidential client.
+    #[schema(example = "profile checkins:read")]
+    pub scopes: String,
+}
+
+/// A registered app.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ClientView {
+    pub client_id: String,
+    pub name: String,
+    #[serde(rename = "type")]
+    #[schema(example = "public")]
+    pub client_type: &'static str,
+    pub redirect_uris: Vec<String>,
+    #[schema(example = "profile checkins:read")]
+    pub scopes: String,
+    pub created_at: DateTime<Utc>,
+    /// A confidential client's secret: in the answer to its creation only, never again (only
+    /// its SHA-256 is stored).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_secret: Option<String>,
+}
+
+impl ClientView {
+    fn new(client: Client, secret: Option<String>) -> Self {
+        Self {
+            client_id: client.id.as_str().to_owned(),
+            name: client.name,
+            client_type: client.client_type.as_str(),
+            redirect_uris: client
+                .redirect_uris
+                .iter()
+                .map(|uri| uri.as_str().to_owned())
+                .collect(),
+            scopes: client.scopes.to_string(),
+            created_at: client.created_at,
+            client_secret: secret,
+        }
+    }
+}
+
+/// All registered apps.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ClientList {
+    pub items: Vec<ClientView>,
+    /// Always null: apps are registered by hand, so there are few.
+    pub next_cursor: Option<String>,
+}
+
+/// Registers an app. A confidential client's secret is in this answer and nowhere else.
+#[utoipa::path(
+    post,
+    path = "/v1/admin/clients",
+    tag = "admin",
+    security(("bearer" = ["admin"]), ("app" = ["admin"])),
+    request_body = CreateClientRequest,
+    responses(
+        (status = 201, description = "Registered", body = ClientView),
+        (status = 401, description = "Missing or invalid token", body = ErrorEnvelope),
+        (status = 403, description = "Token lacks `admin`", body = ErrorEnvelope),
+        (status = 422, description = "Every invalid field, named", body = ErrorEnvelope),
+    )
+)]
+pub async fn create_client(
+    caller: AdminCaller,
+    state: web::Data<AppState>,
+    JsonBody(body): JsonBody<CreateClientRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let client_type = ClientType::parse(&body.client_type);
+    let new = match client_type {
+        Ok(client_type) => NewClient::parse(
+            &body.name,
+            client_type,
+            &body.redirect_uris,
+            &body.scopes.replace(',', " "),
+        ),
+        Err(message) => Err(ValidationErrors::single("type", message)),
+    }
+    .map_err(ApiError::validation)?;
+    let (client, secret) = state
+        .store
+        .run(move |conn| clients::create(conn, &new, Utc::now()))
+        .await?;
+    tracing::info!(client.id = %client.id, by = %caller.who, "client registered");
+    let secret = secret.map(|s| s.expose().to_owned());
+    Ok(crate::routes::no_store(HttpResponse::Created()).json(ClientView::new(client, secret)))
+}
+
+/// Lists the registered apps (never their secrets).
+#[utoipa::path(
+    get,
+    path = "/v1/admin/clients",
+    tag = "admin",
+    security(("bearer" = ["admin"]), ("app" = ["admin"])),
+    responses(
+        (status = 200, description = "Registered apps, newest first", body = ClientList),
+        (status = 401, description = "Missing or invalid token", body = ErrorEnvelope),
+        (status = 403, description = "Token lacks `admin`", body = ErrorEnvelope),
+    )
+)]
+pub async fn list_clients(
+    _caller: AdminCaller,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let all = state.store.run(clients::list).await?;
+    Ok(HttpResponse::Ok().json(ClientList {
+        items: all.into_iter().map(|c| ClientView::new(c, None)).collect(),
+        next_cursor: None,
+    }))
+}
+
+/// Deletes an app: every login made through it is revoked, its webhook removed.
+#[utoipa::path(
+    delete,
+    path = "/v1/admin/clients/{client_id}",
+    tag = "admin",
+    security(("bearer" = ["admin"]), ("app" = ["admin"])),
+    params(("client_id" = String, Path, description = "The app's client id")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, description = "Missing or invalid token", body = ErrorEnvelope),
+        (status = 403, description = "Token lacks `admin`", body = ErrorEnvelope),
+        (status = 404, description = "No such app", body = ErrorEnvelope),
+    )
+)]
+pub async fn delete_client(
+    caller: AdminCaller,
+    state: web::Data<AppState>,
+    client_id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = ClientId::from_trusted(client_id.into_inner().chars().take(100).collect());
+    let logged = id.clone();
+    let deleted = state
+        .store
+        .run(move |conn| clients::delete(conn, &id, Utc::now()))
+        .await?;
+    if !deleted {
+        return Err(ApiError::not_found("no such app"));
+    }
+    tracing::info!(client.id = %logged, by = %caller.who, "client deleted");
+    Ok(HttpResponse::NoContent().finish())
+}
