@@ -201,6 +201,19 @@ async fn sign_in_and_approve(
     redirect_params(&headers).1
 }
 
+/// Spends `refresh_token` as the app `client_id` (a public client).
+async fn refresh_as(app: &TestApp, refresh_token: &str, client_id: &str) -> (StatusCode, Value) {
+    exchange(
+        app,
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh_token),
+            ("client_id", client_id),
+        ],
+    )
+    .await
+}
+
 async fn exchange(app: &TestApp, params: &[(&str, &str)]) -> (StatusCode, Value) {
     let response = app.post_form("/oauth/token", params).await;
     assert_eq!(response.headers()["cache-control"], "no-store");
@@ -342,15 +355,8 @@ async fn an_app_gets_tokens_through_sign_in_consent_and_pkce(backend: Backend) {
         app.get("/v1/me", access).await.status(),
         StatusCode::UNAUTHORIZED
     );
-    let (status, error) = exchange(
-        &app,
-        &[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", tokens["refresh_token"].as_str().unwrap()),
-            ("client_id", &client_id),
-        ],
-    )
-    .await;
+    let (status, error) =
+        refresh_as(&app, tokens["refresh_token"].as_str().unwrap(), &client_id).await;
     assert_eq!(
         (status, error["error"].as_str()),
         (StatusCode::BAD_REQUEST, Some("invalid_grant"))
@@ -876,25 +882,9 @@ async fn an_apps_refresh_tokens_rotate_and_stay_with_the_app(backend: Backend) {
         );
     }
     // Still good after those refusals; the spent first one revokes everything.
-    let (status, _) = exchange(
-        &app,
-        &[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", &second),
-            ("client_id", &client_id),
-        ],
-    )
-    .await;
+    let (status, _) = refresh_as(&app, &second, &client_id).await;
     assert_eq!(status, StatusCode::OK);
-    let (_, reuse) = exchange(
-        &app,
-        &[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", &first),
-            ("client_id", &client_id),
-        ],
-    )
-    .await;
+    let (_, reuse) = refresh_as(&app, &first, &client_id).await;
     assert_eq!(reuse["error"], "invalid_grant");
 }
 
@@ -968,15 +958,8 @@ async fn people_see_and_withdraw_the_apps_they_authorized(backend: Backend) {
         app.get("/v1/me", app_access).await.status(),
         StatusCode::UNAUTHORIZED
     );
-    let (_, refused) = exchange(
-        &app,
-        &[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", tokens["refresh_token"].as_str().unwrap()),
-            ("client_id", &client_id),
-        ],
-    )
-    .await;
+    let (_, refused) =
+        refresh_as(&app, tokens["refresh_token"].as_str().unwrap(), &client_id).await;
     assert_eq!(refused["error"], "invalid_grant");
     let apps = app.get_json("/v1/me/apps", &ada.access_token).await;
     assert_eq!(apps["items"], serde_json::json!([]));
@@ -1435,15 +1418,8 @@ async fn an_administrator_registers_lists_and_deletes_apps_through_the_api(backe
             .status(),
         StatusCode::UNAUTHORIZED
     );
-    let (status, refused) = exchange(
-        &app,
-        &[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", tokens["refresh_token"].as_str().unwrap()),
-            ("client_id", public_id),
-        ],
-    )
-    .await;
+    let (status, refused) =
+        refresh_as(&app, tokens["refresh_token"].as_str().unwrap(), public_id).await;
     assert_eq!(
         (status, refused["error"].as_str()),
         (StatusCode::UNAUTHORIZED, Some("invalid_client"))

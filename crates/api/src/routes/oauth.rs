@@ -164,16 +164,16 @@ pub struct TokenRequest {
     pub client_secret: Option<String>,
 }
 
-/// `POST /oauth/revoke` parameters (RFC 7009, form-encoded).
-/// No `Debug`: it holds a token.
+/// `POST /oauth/revoke` (RFC 7009) and `POST /oauth/introspect` (RFC 7662) parameters,
+/// form-encoded. No `Debug`: it holds a token.
 #[derive(Deserialize, ToSchema)]
-pub struct RevokeRequest {
-    /// A refresh token or an access token; either revokes its whole login.
+pub struct TokenQuery {
+    /// A refresh token or an access token (revoking either revokes its whole login).
     pub token: String,
     /// `refresh_token` or `access_token`; optional, the server recognises both kinds.
     #[expect(
         dead_code,
-        reason = "accepted per RFC 7009; tokens are recognised by their form"
+        reason = "accepted per RFC 7009 and 7662; tokens are recognised by their form"
     )]
     pub token_type_hint: Option<String>,
     /// The calling client (the first-party app may omit it); a confidential client
@@ -200,7 +200,24 @@ impl TokenRequest {
     }
 }
 
-impl RevokeRequest {
+impl TokenQuery {
+    /// The token asked about, and the caller, authenticated as at the token endpoint.
+    async fn authenticated(
+        state: &AppState,
+        http: &HttpRequest,
+        form: &FormParams,
+    ) -> Result<(String, Caller), OAuthError> {
+        let query = Self::from_form(form)?;
+        let caller = authenticate(
+            state,
+            http,
+            query.client_id.as_deref(),
+            query.client_secret.as_deref(),
+        )
+        .await?;
+        Ok((query.token, caller))
+    }
+
     fn from_form(form: &FormParams) -> Result<Self, OAuthError> {
         let text = |name: &str| form.get(name).map(str::to_owned);
         Ok(Self {
@@ -591,7 +608,7 @@ async fn refresh_grant(
     path = "/oauth/revoke",
     security((), ("client" = [])),
     tag = "oauth",
-    request_body(content = RevokeRequest, content_type = "application/x-www-form-urlencoded"),
+    request_body(content = TokenQuery, content_type = "application/x-www-form-urlencoded"),
     responses(
         (status = 200, description = "Revoked (or was not a valid token)"),
         (status = 400, description = "`token` missing", body = OAuthErrorBody),
@@ -603,19 +620,7 @@ pub async fn revoke(
     http: HttpRequest,
     form: FormParams,
 ) -> Result<HttpResponse, OAuthError> {
-    let RevokeRequest {
-        token,
-        client_id,
-        client_secret,
-        ..
-    } = RevokeRequest::from_form(&form)?;
-    let caller = authenticate(
-        &state,
-        &http,
-        client_id.as_deref(),
-        client_secret.as_deref(),
-    )
-    .await?;
+    let (token, caller) = TokenQuery::authenticated(&state, &http, &form).await?;
     if let Some(owner) = token_owner(&state, &token).await? {
         if owner.client_id() != caller.client_id() {
             return Err(OAuthError::invalid_client(
@@ -688,22 +693,6 @@ async fn token_owner(state: &AppState, token: &str) -> Result<Option<TokenOwner>
     }
 }
 
-/// `POST /oauth/introspect` parameters (RFC 7662, form-encoded). No `Debug`: it holds a token.
-#[derive(Deserialize, ToSchema)]
-pub struct IntrospectRequest {
-    /// An access token or a refresh token.
-    pub token: String,
-    /// `access_token` or `refresh_token`; optional, tokens are recognised by their form.
-    #[expect(
-        dead_code,
-        reason = "accepted per RFC 7662; tokens are recognised by their form"
-    )]
-    pub token_type_hint: Option<String>,
-    /// With `client_secret` or HTTP Basic: the confidential client asking.
-    pub client_id: Option<String>,
-    pub client_secret: Option<String>,
-}
-
 /// What introspection says about a token (RFC 7662 §2.2). An inactive token is only
 /// `{"active": false}`.
 #[derive(Debug, Serialize, ToSchema)]
@@ -724,19 +713,6 @@ pub struct IntrospectionResponse {
     pub exp: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub iss: Option<String>,
-}
-
-impl IntrospectRequest {
-    fn from_form(form: &FormParams) -> Result<Self, OAuthError> {
-        let text = |name: &str| form.get(name).map(str::to_owned);
-        Ok(Self {
-            token: text("token")
-                .ok_or_else(|| OAuthError::invalid_request("the `token` parameter is required"))?,
-            token_type_hint: text("token_type_hint"),
-            client_id: text("client_id"),
-            client_secret: text("client_secret"),
-        })
-    }
 }
 
 impl IntrospectionResponse {
@@ -761,7 +737,7 @@ impl IntrospectionResponse {
     path = "/oauth/introspect",
     security(("client" = [])),
     tag = "oauth",
-    request_body(content = IntrospectRequest, content_type = "application/x-www-form-urlencoded"),
+    request_body(content = TokenQuery, content_type = "application/x-www-form-urlencoded"),
     responses(
         (status = 200, description = "The token's state", body = IntrospectionResponse),
         (status = 400, description = "`token` missing", body = OAuthErrorBody),
@@ -773,19 +749,7 @@ pub async fn introspect(
     http: HttpRequest,
     form: FormParams,
 ) -> Result<HttpResponse, OAuthError> {
-    let IntrospectRequest {
-        token,
-        client_id,
-        client_secret,
-        ..
-    } = IntrospectRequest::from_form(&form)?;
-    let caller = authenticate(
-        &state,
-        &http,
-        client_id.as_deref(),
-        client_secret.as_deref(),
-    )
-    .await?;
+    let (token, caller) = TokenQuery::authenticated(&state, &http, &form).await?;
     let client = match caller {
         Caller::Client(client) if client.client_type == ClientType::Confidential => client,
         _ => {
