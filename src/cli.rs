@@ -6,7 +6,7 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 use vicinity_api::{Application, SigningKeys};
 use vicinity_domain::{ClientType, NewClient};
-use vicinity_store::{DatabaseUrl, PoolOptions, Store, clients};
+use vicinity_store::{DatabaseUrl, PoolOptions, Store, clients, users};
 
 use crate::settings::{Environment, Settings};
 
@@ -76,6 +76,35 @@ pub enum KeysCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum AdminCommand {
+    /// Create an account; its password is read from the first line of standard input
+    /// (`printf '%s\n' "$PASSWORD" | vicinity admin create-user …`).
+    CreateUser {
+        #[arg(long)]
+        username: String,
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        display_name: Option<String>,
+        /// Make the account an administrator.
+        #[arg(long)]
+        admin: bool,
+    },
+    /// Make an existing account (by username or email) an administrator.
+    Promote { name: String },
+    /// Print an access token for an account, and nothing else, for
+    /// `curl -H "Authorization: Bearer $(vicinity admin token --user NAME --scope admin)"`.
+    /// It is a first-party token: revoked like any (POST /oauth/revoke), never refreshed.
+    Token {
+        /// The account, by username or email.
+        #[arg(long)]
+        user: String,
+        /// Space- or comma-separated scopes; `admin` only for an administrator.
+        #[arg(long, default_value = "admin")]
+        scope: String,
+        /// How long the token lives (at most 7 days).
+        #[arg(long, default_value = "1h", value_parser = crate::settings::parse_duration)]
+        ttl: Duration,
+    },
     /// Register an OAuth client (a third-party app) and print it as JSON. A confidential
     /// client's `client_secret` is printed this once and stored only as a hash.
     CreateClient {
@@ -179,8 +208,129 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
     }
 }
 
+/// The longest `vicinity admin token --ttl`.
+const MAX_CLI_TOKEN_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
+
 fn admin(settings: &Settings, command: AdminCommand) -> Result<(), CliError> {
     match command {
+        AdminCommand::CreateUser {
+            username,
+            email,
+            display_name,
+            admin,
+        } => {
+            let mut password = String::new();
+            std::io::stdin().read_line(&mut password)?;
+            let password = password.trim_end_matches(['\r', '\n']);
+            let new = vicinity_domain::NewUser::parse(
+                &username,
+                &email,
+                password,
+                display_name.as_deref(),
+            )
+            .map_err(|errors| CliError::Config(errors.to_string()))?;
+            let hash = vicinity_api::auth::password::hash_blocking(new.password.expose())
+                .map_err(|e| CliError::Config(e.to_string()))?;
+            let store = connect(settings)?;
+            store.migrate()?;
+            let user = store.run_blocking(move |conn| {
+                vicinity_store::transaction(conn, |conn| {
+                    let user = users::create(conn, &new, &hash, chrono::Utc::now())?;
+                    if admin {
+                        users::set_admin(conn, user.id, true)?;
+                    }
+                    Ok(user)
+                })
+            });
+            let user = match user {
+                Err(vicinity_store::StoreError::Taken(field)) => {
+                    return Err(CliError::Config(format!("{field}: is already taken")));
+                }
+                other => other?,
+            };
+            announce(
+                &serde_json::json!({
+                    "id": user.id.to_string(),
+                    "username": user.username.as_str(),
+                    "email": user.email.as_str(),
+                    "admin": admin,
+                })
+                .to_string(),
+            );
+            store.close(Duration::from_secs(5));
+            Ok(())
+        }
+        AdminCommand::Promote { name } => {
+            let store = connect(settings)?;
+            store.migrate()?;
+            let lookup = name.clone();
+            let found = store.run_blocking(move |conn| users::find_for_login(conn, &lookup))?;
+            let Some((user, _)) = found else {
+                return Err(CliError::Config(format!("no account named `{name}`")));
+            };
+            store.run_blocking(move |conn| users::set_admin(conn, user.id, true))?;
+            announce(&format!(
+                "{} is now an administrator",
+                user.username.as_str()
+            ));
+            store.close(Duration::from_secs(5));
+            Ok(())
+        }
+        AdminCommand::Token { user, scope, ttl } => {
+            let scope = vicinity_domain::ScopeSet::parse(&scope.replace(',', " "))
+                .map_err(|e| CliError::Config(format!("scope: {e}")))?;
+            if scope.is_empty() {
+                return Err(CliError::Config("scope: name at least one".into()));
+            }
+            if ttl > MAX_CLI_TOKEN_TTL {
+                return Err(CliError::Config("ttl: at most 7d".into()));
+            }
+            let (keys, _) = SigningKeys::load_or_create(&settings.signing_key_file(), false)?;
+            let store = connect(settings)?;
+            store.migrate()?;
+            let lookup = user.clone();
+            let found = store.run_blocking(move |conn| users::find_for_login(conn, &lookup))?;
+            let Some((account, _)) = found else {
+                return Err(CliError::Config(format!("no account named `{user}`")));
+            };
+            if scope.contains(vicinity_domain::Scope::Admin) && !account.is_admin {
+                return Err(CliError::Config(format!(
+                    "{} is not an administrator: `vicinity admin promote {}` first",
+                    account.username.as_str(),
+                    account.username.as_str()
+                )));
+            }
+            let now = chrono::Utc::now();
+            let grant = store.run_blocking(move |conn| {
+                vicinity_store::tokens::open_family(
+                    conn,
+                    account.id,
+                    vicinity_api::FIRST_PARTY_CLIENT_ID,
+                    scope,
+                    now,
+                )
+            })?;
+            let config = settings.api_config();
+            let tokens = vicinity_api::auth::access::AccessTokens::new(
+                keys,
+                config.issuer,
+                config.audience,
+                config.access_token_ttl,
+            );
+            let token = tokens
+                .issue_for(
+                    grant.user_id,
+                    grant.family_id,
+                    vicinity_api::FIRST_PARTY_CLIENT_ID,
+                    scope,
+                    now,
+                    ttl,
+                )
+                .map_err(|e| CliError::Config(format!("cannot sign a token: {e}")))?;
+            announce(&token);
+            store.close(Duration::from_secs(5));
+            Ok(())
+        }
         AdminCommand::CreateClient {
             name,
             redirect_uris,

@@ -6,13 +6,182 @@ use vicinity_domain::{ClientId, ClientType, Scope};
 use vicinity_store::{DatabaseUrl, PoolOptions, Store, clients};
 
 use crate::binary::vicinity;
-use crate::helpers::{Backend, test_database};
+use crate::helpers::{Backend, TestApp, test_database};
 use crate::on_both_backends;
 
 on_both_backends!(
     create_client_registers_an_app_and_shows_its_secret_once,
     short_commands_always_exit_cleanly,
+    administrators_are_made_with_the_cli_and_get_tokens_for_curl,
 );
+
+/// Runs `vicinity admin ARGS` against `app`'s database and signing key, as the operator of
+/// that server would, with `stdin` on standard input: (exit code, stdout, stderr).
+async fn admin(app: &TestApp, args: &[&str], stdin: &str) -> (i32, String, String) {
+    use tokio::io::AsyncWriteExt;
+
+    let data_dir = tempfile::tempdir().unwrap();
+    let mut command = vicinity(data_dir.path(), None);
+    let url = match app.store().url() {
+        DatabaseUrl::Postgres(url) => url.clone(),
+        DatabaseUrl::Sqlite(path) => format!("sqlite://{}", path.display()),
+    };
+    command
+        .env("DATABASE_URL", url)
+        .env("VICINITY_SIGNING_KEY_FILE", &app.key_path)
+        .env("VICINITY_PUBLIC_URL", &app.config.issuer)
+        .stdin(std::process::Stdio::piped())
+        .arg("admin")
+        .args(args);
+    let mut child = command.spawn().unwrap();
+    let mut input = child.stdin.take().unwrap();
+    input.write_all(stdin.as_bytes()).await.unwrap();
+    drop(input);
+    let output = child.wait_with_output().await.unwrap();
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8(output.stdout).unwrap(),
+        String::from_utf8(output.stderr).unwrap(),
+    )
+}
+
+async fn administrators_are_made_with_the_cli_and_get_tokens_for_curl(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let password = "correct horse battery staple\n";
+    let (code, stdout, stderr) = admin(
+        &app,
+        &[
+            "create-user",
+            "--username",
+            "operator",
+            "--email",
+            "operator@example.com",
+            "--admin",
+        ],
+        password,
+    )
+    .await;
+    assert_eq!(code, 0, "{stderr}");
+    let created: Value = serde_json::from_str(stdout.trim()).unwrap();
+    assert_eq!(created["admin"], true);
+    let (code, _, stderr) = admin(
+        &app,
+        &[
+            "create-user",
+            "--username",
+            "operator",
+            "--email",
+            "other@example.com",
+        ],
+        password,
+    )
+    .await;
+    assert_eq!(code, 1);
+    assert!(stderr.contains("username: is already taken"), "{stderr}");
+    // The password works for signing in like any other.
+    assert_eq!(
+        app.login("operator", "correct horse battery staple")
+            .await
+            .status(),
+        200
+    );
+
+    // Only the token is printed, ready for curl; it lives as long as asked.
+    let (code, stdout, stderr) = admin(
+        &app,
+        &[
+            "token", "--user", "operator", "--scope", "admin", "--ttl", "10m",
+        ],
+        "",
+    )
+    .await;
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(stdout.lines().count(), 1, "{stdout}");
+    let token = stdout.trim().to_owned();
+    let claims = crate::helpers::claims_of(&token);
+    assert_eq!(
+        claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(),
+        600
+    );
+    assert_eq!(claims["scope"], "admin");
+    let response = app
+        .client
+        .post(app.url("/v1/admin/clients"))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({"name": "Ops", "type": "confidential", "scopes": "admin"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+
+    // A person who is not an administrator gets no admin token until promoted.
+    let ada = app.register("ada").await;
+    let (code, stdout, stderr) = admin(&app, &["token", "--user", "ada"], "").await;
+    assert_eq!(code, 1);
+    assert!(stdout.is_empty());
+    assert!(stderr.contains("not an administrator"), "{stderr}");
+    let (code, _, stderr) = admin(&app, &["promote", "ada@example.com"], "").await;
+    assert_eq!(code, 0, "{stderr}");
+    let (code, stdout, _) = admin(&app, &["token", "--user", "ada"], "").await;
+    assert_eq!(code, 0);
+    let ada_admin = stdout.trim().to_owned();
+    assert_eq!(
+        crate::helpers::claims_of(&ada_admin)["sub"],
+        ada.user_id.as_str()
+    );
+    for bad in [
+        vec!["token", "--user", "ada", "--ttl", "8d"],
+        vec!["token", "--user", "nobody"],
+        vec!["token", "--user", "ada", "--scope", "superpowers"],
+        vec!["promote", "nobody"],
+    ] {
+        let (code, stdout, _) = admin(&app, &bad, "").await;
+        assert_eq!(code, 1, "{bad:?}");
+        assert!(stdout.is_empty(), "{bad:?}");
+    }
+
+    assert_eq!(app.get("/v1/admin/clients", &ada_admin).await.status(), 200);
+
+    // Another administrator demotes her through the API: her admin token dies at once, her
+    // ordinary login lives on; and promotes her again.
+    let path = format!("/v1/admin/users/{}/admin", ada.user_id);
+    let response = app
+        .client
+        .delete(app.url(&path))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 204);
+    assert_eq!(app.get("/v1/admin/clients", &ada_admin).await.status(), 401);
+    assert_eq!(app.get("/v1/me", &ada.access_token).await.status(), 200);
+    let (code, _, stderr) = admin(&app, &["token", "--user", "ada"], "").await;
+    assert_eq!(code, 1, "{stderr}");
+    let response = app
+        .client
+        .put(app.url(&path))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 204);
+    let (code, stdout, _) = admin(&app, &["token", "--user", "ada"], "").await;
+    assert_eq!(code, 0);
+    let again = stdout.trim().to_owned();
+    let unknown = app
+        .client
+        .put(app.url("/v1/admin/users/usr_0000000000000/admin"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unknown.status(), 404);
+
+    // Revoked like any first-party token.
+    let response = app.post_form("/oauth/revoke", &[("token", &again)]).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(app.get("/v1/admin/clients", &again).await.status(), 401);
+}
 
 /// Runs `vicinity admin create-client ARGS` on `database`: (exit code, stdout, stderr).
 async fn create_client(database: &DatabaseUrl, args: &[&str]) -> (i32, String, String) {

@@ -108,6 +108,33 @@ pub fn start_family(
     })
 }
 
+/// Starts a family with no refresh token: for access tokens minted outside a login, such as
+/// `vicinity admin token`, which can be revoked like any login but never refreshed.
+pub fn open_family(
+    conn: &mut DbConnection,
+    user_id: UserId,
+    client_id: &str,
+    scope: ScopeSet,
+    now: DateTime<Utc>,
+) -> Result<Grant, StoreError> {
+    let family_id = new_key();
+    diesel::insert_into(token_families::table)
+        .values((
+            token_families::id.eq(family_id),
+            token_families::user_id.eq(user_id.raw()),
+            token_families::client_id.eq(client_id),
+            token_families::scope.eq(scope.to_string()),
+            token_families::created_at.eq(to_micros(now)),
+        ))
+        .execute(conn)?;
+    Ok(Grant {
+        family_id: TokenFamilyId::from_raw(family_id),
+        user_id,
+        client_id: client_id.to_owned(),
+        scope,
+    })
+}
+
 fn insert_token(
     conn: &mut DbConnection,
     family_id: i64,
@@ -283,4 +310,27 @@ pub fn live_refresh_token(
             ))
         })
         .transpose()
+}
+
+/// Revokes every live login of `user_id` whose scope holds `admin` (on a demotion). Returns
+/// how many were revoked.
+pub fn revoke_admin_families(
+    conn: &mut DbConnection,
+    user_id: UserId,
+    now: DateTime<Utc>,
+) -> Result<usize, StoreError> {
+    let families = token_families::table
+        .filter(token_families::user_id.eq(user_id.raw()))
+        .filter(token_families::revoked_at.is_null())
+        .select((token_families::id, token_families::scope))
+        .load::<(i64, String)>(conn)?;
+    let mut revoked = 0;
+    for (family, scope) in families {
+        let scope = ScopeSet::parse(&scope).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        if scope.contains(vicinity_domain::Scope::Admin) {
+            revoke_family_row(conn, family, "administrator demoted", to_micros(now))?;
+            revoked += 1;
+        }
+    }
+    Ok(revoked)
 }

@@ -117,6 +117,17 @@ pub fn create(
     })
 }
 
+/// Makes `id` an administrator, or no longer one. `NotFound` if there is no such account.
+pub fn set_admin(conn: &mut DbConnection, id: UserId, admin: bool) -> Result<(), StoreError> {
+    let changed = diesel::update(users::table.find(id.raw()))
+        .set(users::is_admin.eq(admin))
+        .execute(conn)?;
+    if changed == 0 {
+        return Err(StoreError::NotFound);
+    }
+    Ok(())
+}
+
 pub fn find(conn: &mut DbConnection, id: UserId) -> Result<User, StoreError> {
     users::table
         .find(id.raw())

@@ -194,6 +194,24 @@ impl AccessTokens {
         self.sign(user_id.to_string(), family_id, client_id, scope, now)
     }
 
+    /// A token like [`AccessTokens::issue`] that lives `ttl` instead of the configured time
+    /// (`vicinity admin token --ttl`).
+    pub fn issue_for(
+        &self,
+        user_id: UserId,
+        family_id: TokenFamilyId,
+        client_id: &str,
+        scope: ScopeSet,
+        now: DateTime<Utc>,
+        ttl: Duration,
+    ) -> Result<String, jsonwebtoken::errors::Error> {
+        let lived = Self {
+            ttl,
+            ..self.clone()
+        };
+        lived.sign(user_id.to_string(), family_id, client_id, scope, now)
+    }
+
     /// A token for a client acting for itself, in its client credentials grant `grant_id`.
     pub fn issue_for_client(
         &self,

@@ -9,7 +9,8 @@ use tokio::sync::Semaphore;
 
 use crate::error::ApiError;
 
-fn hash_blocking(password: &str) -> Result<String, ApiError> {
+/// Hashes a password on the calling thread (the CLI; the server uses [`Passwords::hash`]).
+pub fn hash_blocking(password: &str) -> Result<String, ApiError> {
     let salt = SaltString::generate(&mut OsRng);
     Argon2::default()
         .hash_password(password.as_bytes(), &salt)

@@ -169,3 +169,71 @@ pub async fn delete_client(
     tracing::info!(client.id = %logged, by = %caller.who, "client deleted");
     Ok(HttpResponse::NoContent().finish())
 }
+
+/// Makes a person an administrator (what `vicinity admin promote` does).
+#[utoipa::path(
+    put,
+    path = "/v1/admin/users/{user_id}/admin",
+    tag = "admin",
+    security(("bearer" = ["admin"]), ("app" = ["admin"])),
+    params(("user_id" = String, Path, description = "The person's id")),
+    responses(
+        (status = 204, description = "An administrator now"),
+        (status = 401, description = "Missing or invalid token", body = ErrorEnvelope),
+        (status = 403, description = "Token lacks `admin`", body = ErrorEnvelope),
+        (status = 404, description = "No such person", body = ErrorEnvelope),
+    )
+)]
+pub async fn promote(
+    caller: AdminCaller,
+    state: web::Data<AppState>,
+    user_id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = parse_user(&user_id)?;
+    state
+        .store
+        .run(move |conn| vicinity_store::users::set_admin(conn, id, true))
+        .await
+        .map_err(crate::error::not_found_as("no such person"))?;
+    tracing::info!(user.id = %id, by = %caller.who, "administrator promoted");
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Makes an administrator an ordinary person again; every login of theirs that carries
+/// `admin` is revoked at once.
+#[utoipa::path(
+    delete,
+    path = "/v1/admin/users/{user_id}/admin",
+    tag = "admin",
+    security(("bearer" = ["admin"]), ("app" = ["admin"])),
+    params(("user_id" = String, Path, description = "The person's id")),
+    responses(
+        (status = 204, description = "No longer an administrator"),
+        (status = 401, description = "Missing or invalid token", body = ErrorEnvelope),
+        (status = 403, description = "Token lacks `admin`", body = ErrorEnvelope),
+        (status = 404, description = "No such person", body = ErrorEnvelope),
+    )
+)]
+pub async fn demote(
+    caller: AdminCaller,
+    state: web::Data<AppState>,
+    user_id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = parse_user(&user_id)?;
+    let revoked = state
+        .store
+        .run(move |conn| {
+            vicinity_store::transaction(conn, |conn| {
+                vicinity_store::users::set_admin(conn, id, false)?;
+                vicinity_store::tokens::revoke_admin_families(conn, id, Utc::now())
+            })
+        })
+        .await
+        .map_err(crate::error::not_found_as("no such person"))?;
+    tracing::info!(user.id = %id, by = %caller.who, revoked, "administrator demoted");
+    Ok(HttpResponse::NoContent().finish())
+}
+
+fn parse_user(text: &str) -> Result<vicinity_domain::UserId, ApiError> {
+    vicinity_domain::UserId::parse(text).map_err(|_| ApiError::not_found("no such person"))
+}
