@@ -12,6 +12,7 @@ mod helpers;
 
 mod accounts;
 mod admin_cli;
+mod admin_users;
 mod auth_failures;
 mod authorization;
 mod binary;

@@ -222,6 +222,59 @@ pub fn update_profile(
 
 /// Deletes an account; the foreign keys cascade to everything it owns, and the change feed
 /// forgets the positions it still held for them.
+/// Suspends an account at once: every login is revoked, the position forgotten, and every
+/// instance's read model forgets the person, so nobody sees them until they are unsuspended.
+/// Suspending a suspended account changes nothing. `NotFound` if there is no such account.
+pub fn suspend(conn: &mut DbConnection, id: UserId, now: DateTime<Utc>) -> Result<(), StoreError> {
+    use crate::schema::token_families;
+    transaction(conn, |conn| {
+        let exists = users::table
+            .find(id.raw())
+            .select(users::id)
+            .first::<i64>(conn)
+            .optional()?
+            .is_some();
+        if !exists {
+            return Err(StoreError::NotFound);
+        }
+        diesel::update(
+            users::table
+                .find(id.raw())
+                .filter(users::suspended_at.is_null()),
+        )
+        .set(users::suspended_at.eq(to_micros(now)))
+        .execute(conn)?;
+        let families = token_families::table
+            .filter(token_families::user_id.eq(id.raw()))
+            .filter(token_families::revoked_at.is_null())
+            .select(token_families::id)
+            .load::<i64>(conn)?;
+        for family in families {
+            crate::tokens::revoke_family(
+                conn,
+                vicinity_domain::TokenFamilyId::from_raw(family),
+                "account suspended",
+                now,
+            )?;
+        }
+        crate::presence::clear(conn, id)?;
+        crate::events::announce(conn, crate::events::Change::UserGone(id.raw()))
+    })
+}
+
+/// Lifts a suspension; the person signs in again (their old logins stay revoked).
+/// `NotFound` if there is no such account.
+pub fn unsuspend(conn: &mut DbConnection, id: UserId) -> Result<(), StoreError> {
+    let changed = diesel::update(users::table.find(id.raw()))
+        .set(users::suspended_at.eq(None::<i64>))
+        .execute(conn)?;
+    if changed == 0 {
+        return Err(StoreError::NotFound);
+    }
+    // Cached as absent while suspended: read again from here on.
+    crate::events::announce(conn, crate::events::Change::UserGone(id.raw()))
+}
+
 pub fn delete(conn: &mut DbConnection, id: UserId) -> Result<(), StoreError> {
     let deleted = diesel::delete(users::table.find(id.raw())).execute(conn)?;
     if deleted == 0 {

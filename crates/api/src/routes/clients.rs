@@ -237,3 +237,91 @@ pub async fn demote(
 fn parse_user(text: &str) -> Result<vicinity_domain::UserId, ApiError> {
     vicinity_domain::UserId::parse(text).map_err(|_| ApiError::not_found("no such person"))
 }
+
+/// Suspends a person at once: every login revoked, their position forgotten, nobody sees them
+/// and they cannot sign in, until unsuspended.
+#[utoipa::path(
+    put,
+    path = "/v1/admin/users/{user_id}/suspension",
+    tag = "admin",
+    security(("bearer" = ["admin"]), ("app" = ["admin"])),
+    params(("user_id" = String, Path, description = "The person's id")),
+    responses(
+        (status = 204, description = "Suspended"),
+        (status = 401, description = "Missing or invalid token", body = ErrorEnvelope),
+        (status = 403, description = "Token lacks `admin`", body = ErrorEnvelope),
+        (status = 404, description = "No such person", body = ErrorEnvelope),
+    )
+)]
+pub async fn suspend(
+    caller: AdminCaller,
+    state: web::Data<AppState>,
+    user_id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = parse_user(&user_id)?;
+    state
+        .store
+        .run(move |conn| vicinity_store::users::suspend(conn, id, Utc::now()))
+        .await
+        .map_err(crate::error::not_found_as("no such person"))?;
+    tracing::info!(user.id = %id, by = %caller.who, "account suspended");
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Lifts a suspension: the person may sign in again (old logins stay revoked).
+#[utoipa::path(
+    delete,
+    path = "/v1/admin/users/{user_id}/suspension",
+    tag = "admin",
+    security(("bearer" = ["admin"]), ("app" = ["admin"])),
+    params(("user_id" = String, Path, description = "The person's id")),
+    responses(
+        (status = 204, description = "No longer suspended"),
+        (status = 401, description = "Missing or invalid token", body = ErrorEnvelope),
+        (status = 403, description = "Token lacks `admin`", body = ErrorEnvelope),
+        (status = 404, description = "No such person", body = ErrorEnvelope),
+    )
+)]
+pub async fn unsuspend(
+    caller: AdminCaller,
+    state: web::Data<AppState>,
+    user_id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = parse_user(&user_id)?;
+    state
+        .store
+        .run(move |conn| vicinity_store::users::unsuspend(conn, id))
+        .await
+        .map_err(crate::error::not_found_as("no such person"))?;
+    tracing::info!(user.id = %id, by = %caller.who, "suspension lifted");
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Deletes a person's account and everything of theirs.
+#[utoipa::path(
+    delete,
+    path = "/v1/admin/users/{user_id}",
+    tag = "admin",
+    security(("bearer" = ["admin"]), ("app" = ["admin"])),
+    params(("user_id" = String, Path, description = "The person's id")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, description = "Missing or invalid token", body = ErrorEnvelope),
+        (status = 403, description = "Token lacks `admin`", body = ErrorEnvelope),
+        (status = 404, description = "No such person", body = ErrorEnvelope),
+    )
+)]
+pub async fn delete_user(
+    caller: AdminCaller,
+    state: web::Data<AppState>,
+    user_id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = parse_user(&user_id)?;
+    state
+        .store
+        .run(move |conn| vicinity_store::users::delete(conn, id))
+        .await
+        .map_err(crate::error::not_found_as("no such person"))?;
+    tracing::info!(user.id = %id, by = %caller.who, "account deleted by an administrator");
+    Ok(HttpResponse::NoContent().finish())
+}

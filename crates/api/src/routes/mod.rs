@@ -62,6 +62,8 @@ route_table! {
     "/v1/admin/clients" => [post clients::create_client, get clients::list_clients],
     "/v1/admin/clients/{client_id}" => [delete clients::delete_client],
     "/v1/admin/users/{user_id}/admin" => [put clients::promote, delete clients::demote],
+    "/v1/admin/users/{user_id}/suspension" => [put clients::suspend, delete clients::unsuspend],
+    "/v1/admin/users/{user_id}" => [delete clients::delete_user],
     "/v1/checkins" => [post checkins::create_checkin],
     "/v1/checkins/{checkin_id}" => [get checkins::get_checkin, delete checkins::delete_checkin],
     "/v1/me/checkins" => [get checkins::my_checkins],

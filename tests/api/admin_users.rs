@@ -1,0 +1,121 @@
+//! Administrators suspending, reinstating and deleting accounts.
+
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+use vicinity_domain::ClientType;
+
+use crate::helpers::{Backend, TestApp, befriend, put_location, register_app};
+use crate::on_both_backends;
+
+on_both_backends!(a_suspended_person_vanishes_at_once_and_returns_when_reinstated);
+
+/// An administrator's token: an operator's tool registered with `admin`.
+async fn admin_token(app: &TestApp) -> String {
+    let (id, secret) = register_app(app, ClientType::Confidential, &[], "admin");
+    let response = app
+        .client
+        .post(app.url("/oauth/token"))
+        .basic_auth(&id, secret.as_deref())
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap();
+    response.json::<Value>().await.unwrap()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+async fn nearby_names(app: &TestApp, token: &str) -> Vec<String> {
+    app.get_json("/v1/me/nearby?radius=2000", token).await["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|item| item["user"]["username"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+async fn a_suspended_person_vanishes_at_once_and_returns_when_reinstated(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let admin = admin_token(&app).await;
+    let ada = app.register("ada").await;
+    let bob = app.register("bob").await;
+    befriend(&app, &ada, &bob).await;
+    let here = vicinity_geo::Point::new(40.758, -73.9855).unwrap();
+    for who in [&ada, &bob] {
+        assert_eq!(put_location(&app, who, here).await.status(), StatusCode::OK);
+    }
+    assert_eq!(nearby_names(&app, &bob.access_token).await, ["ada"]);
+
+    let call = |method: Method, path: String| {
+        let app = &app;
+        let admin = admin.clone();
+        async move {
+            app.client
+                .request(method, app.url(&path))
+                .bearer_auth(admin)
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    let suspension = format!("/v1/admin/users/{}/suspension", ada.user_id);
+    assert_eq!(
+        call(Method::PUT, suspension.clone()).await,
+        StatusCode::NO_CONTENT
+    );
+    // Her tokens die, nobody sees her, she cannot sign in; suspending twice changes nothing.
+    assert_eq!(
+        app.get("/v1/me", &ada.access_token).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert!(nearby_names(&app, &bob.access_token).await.is_empty());
+    assert_eq!(
+        app.login("ada", &ada.password).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    let refreshed = app.refresh(&ada.refresh_token).await;
+    assert_eq!(refreshed.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(
+        call(Method::PUT, suspension.clone()).await,
+        StatusCode::NO_CONTENT
+    );
+
+    // Reinstated: she signs in again and can share a position; old tokens stay dead.
+    assert_eq!(
+        call(Method::DELETE, suspension).await,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        app.get("/v1/me", &ada.access_token).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    let login: Value = app.login("ada", &ada.password).await.json().await.unwrap();
+    let token = login["access_token"].as_str().unwrap();
+    let response = app
+        .client
+        .put(app.url("/v1/me/location"))
+        .bearer_auth(token)
+        .json(&serde_json::json!({"location": {"lat": 40.758, "lng": -73.9855, "accuracy_m": 10}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(nearby_names(&app, &bob.access_token).await, ["ada"]);
+
+    // Deleted: gone for good.
+    let path = format!("/v1/admin/users/{}", bob.user_id);
+    assert_eq!(
+        call(Method::DELETE, path.clone()).await,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        app.get("/v1/me", &bob.access_token).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(call(Method::DELETE, path).await, StatusCode::NOT_FOUND);
+    assert!(nearby_names(&app, token).await.is_empty());
+    let unknown = "/v1/admin/users/usr_0000000000000/suspension".to_owned();
+    assert_eq!(call(Method::PUT, unknown).await, StatusCode::NOT_FOUND);
+}
