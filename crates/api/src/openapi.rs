@@ -6,7 +6,7 @@ use utoipa::{Modify, OpenApi};
 
 use crate::error::{ErrorBody, ErrorDetail, ErrorEnvelope};
 use crate::routes::{
-    accounts, apps, authorize, checkins, clients, friends, me, oauth, ops, presence, users, venues,
+    accounts, admin, apps, authorize, checkins, friends, me, oauth, ops, presence, users, venues,
 };
 
 struct BearerAuth;
@@ -96,14 +96,14 @@ impl Modify for BearerAuth {
         apps::get_webhook,
         apps::delete_webhook,
         apps::list_deliveries,
-        clients::create_client,
-        clients::list_clients,
-        clients::delete_client,
-        clients::promote,
-        clients::demote,
-        clients::suspend,
-        clients::unsuspend,
-        clients::delete_user,
+        admin::create_client,
+        admin::list_clients,
+        admin::delete_client,
+        admin::promote,
+        admin::demote,
+        admin::suspend,
+        admin::unsuspend,
+        admin::delete_user,
         checkins::create_checkin,
         checkins::get_checkin,
         checkins::delete_checkin,

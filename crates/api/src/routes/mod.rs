@@ -1,10 +1,10 @@
 //! Routes, one module per resource.
 
 pub mod accounts;
+pub mod admin;
 pub mod apps;
 pub mod authorize;
 pub mod checkins;
-pub mod clients;
 pub mod friends;
 pub mod me;
 pub mod oauth;
@@ -59,11 +59,11 @@ route_table! {
     "/v1/me/apps/{client_id}" => [delete me::revoke_app],
     "/v1/app/webhook" => [put apps::set_webhook, get apps::get_webhook, delete apps::delete_webhook],
     "/v1/app/webhook/deliveries" => [get apps::list_deliveries],
-    "/v1/admin/clients" => [post clients::create_client, get clients::list_clients],
-    "/v1/admin/clients/{client_id}" => [delete clients::delete_client],
-    "/v1/admin/users/{user_id}/admin" => [put clients::promote, delete clients::demote],
-    "/v1/admin/users/{user_id}/suspension" => [put clients::suspend, delete clients::unsuspend],
-    "/v1/admin/users/{user_id}" => [delete clients::delete_user],
+    "/v1/admin/clients" => [post admin::create_client, get admin::list_clients],
+    "/v1/admin/clients/{client_id}" => [delete admin::delete_client],
+    "/v1/admin/users/{user_id}/admin" => [put admin::promote, delete admin::demote],
+    "/v1/admin/users/{user_id}/suspension" => [put admin::suspend, delete admin::unsuspend],
+    "/v1/admin/users/{user_id}" => [delete admin::delete_user],
     "/v1/checkins" => [post checkins::create_checkin],
     "/v1/checkins/{checkin_id}" => [get checkins::get_checkin, delete checkins::delete_checkin],
     "/v1/me/checkins" => [get checkins::my_checkins],

@@ -1,5 +1,5 @@
-//! Registering third-party apps through the API: what `vicinity admin create-client` does, for
-//! an administrator's token.
+//! The admin API: registering third-party apps (what `vicinity admin create-client` does),
+//! making administrators, and suspending, reinstating and deleting accounts.
 
 use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Utc};
