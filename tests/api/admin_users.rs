@@ -82,6 +82,28 @@ async fn a_suspended_person_vanishes_at_once_and_returns_when_reinstated(backend
         StatusCode::NO_CONTENT
     );
 
+    // Administrators still find her, marked suspended; pages follow the cursor.
+    let listed = app.get_json("/v1/admin/users?q=AD", &admin).await;
+    assert_eq!(listed["items"].as_array().unwrap().len(), 1, "{listed}");
+    assert_eq!(listed["items"][0]["username"], "ada");
+    assert_eq!(listed["items"][0]["email"], "ada@example.com");
+    assert!(listed["items"][0]["suspended_at"].is_string(), "{listed}");
+    let first = app.get_json("/v1/admin/users?limit=1", &admin).await;
+    assert_eq!(first["items"][0]["username"], "ada");
+    let cursor = first["next_cursor"].as_str().unwrap();
+    let second = app
+        .get_json(&format!("/v1/admin/users?limit=1&cursor={cursor}"), &admin)
+        .await;
+    assert_eq!(second["items"][0]["username"], "bob");
+    assert!(second["items"][0]["suspended_at"].is_null());
+    assert_eq!(second["next_cursor"], Value::Null);
+    let foreign = app
+        .get(&format!("/v1/admin/users?q=b&cursor={cursor}"), &admin)
+        .await;
+    assert_eq!(foreign.status(), StatusCode::BAD_REQUEST);
+    let bad = app.get("/v1/admin/users?limit=0", &admin).await;
+    assert_eq!(bad.status(), StatusCode::UNPROCESSABLE_ENTITY);
+
     // Reinstated: she signs in again and can share a position; old tokens stay dead.
     assert_eq!(
         call(Method::DELETE, suspension).await,

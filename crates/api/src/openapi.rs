@@ -104,6 +104,7 @@ impl Modify for BearerAuth {
         admin::suspend,
         admin::unsuspend,
         admin::delete_user,
+        admin::list_users,
         checkins::create_checkin,
         checkins::get_checkin,
         checkins::delete_checkin,

@@ -283,3 +283,44 @@ pub fn delete(conn: &mut DbConnection, id: UserId) -> Result<(), StoreError> {
     crate::events::forget_positions(conn, id.raw())?;
     crate::events::announce(conn, crate::events::Change::UserGone(id.raw()))
 }
+
+/// An account with when it was suspended, if it is.
+pub type AccountRecord = (User, Option<DateTime<Utc>>);
+
+/// Accounts for administrators, suspended ones included, by username: those whose username,
+/// email or display name starts with `query` (all when `None`), after the username key
+/// `after`, at most `limit`. Each with when it was suspended, if it is.
+pub fn admin_list(
+    conn: &mut DbConnection,
+    query: Option<&str>,
+    after: Option<&str>,
+    limit: usize,
+) -> Result<Vec<AccountRecord>, StoreError> {
+    let mut sql = users::table
+        .select((USER_COLUMNS, users::suspended_at))
+        .order(users::username_key.asc())
+        .limit(i64::try_from(limit).unwrap_or(i64::MAX))
+        .into_boxed();
+    if let Some(query) = query {
+        let prefix = format!("{}%", crate::like_escape(query));
+        sql = sql.filter(
+            users::username_key
+                .like(prefix.clone())
+                .escape('\\')
+                .or(users::email_key.like(prefix.clone()).escape('\\'))
+                .or(users::display_name_key.like(prefix).escape('\\')),
+        );
+    }
+    if let Some(after) = after {
+        sql = sql.filter(users::username_key.gt(after.to_owned()));
+    }
+    sql.load::<(UserRow, Option<i64>)>(conn)?
+        .into_iter()
+        .map(|(row, suspended_at)| {
+            Ok((
+                User::try_from(row)?,
+                suspended_at.map(crate::time::from_micros).transpose()?,
+            ))
+        })
+        .collect()
+}

@@ -325,3 +325,107 @@ pub async fn delete_user(
     tracing::info!(user.id = %id, by = %caller.who, "account deleted by an administrator");
     Ok(HttpResponse::NoContent().finish())
 }
+
+/// An account as administrators see it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AdminUserView {
+    #[schema(example = "usr_0f3kz9w2m4q8r")]
+    pub id: String,
+    pub username: String,
+    pub display_name: String,
+    pub email: String,
+    pub is_admin: bool,
+    /// When the account was suspended; null if it is not.
+    pub suspended_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A page of accounts.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AdminUserPage {
+    pub items: Vec<AdminUserView>,
+    pub next_cursor: Option<String>,
+}
+
+const USERS_DEFAULT_LIMIT: usize = 50;
+const USERS_MAX_LIMIT: usize = 200;
+
+/// Lists accounts, suspended ones included, by username; `q` keeps those whose username,
+/// email or display name starts with it.
+#[utoipa::path(
+    get,
+    path = "/v1/admin/users",
+    tag = "admin",
+    security(("bearer" = ["admin"]), ("app" = ["admin"])),
+    params(
+        ("q" = Option<String>, Query, description = "Start of a username, email or display name (case-insensitive)"),
+        ("limit" = Option<usize>, Query, description = "1–200, default 50"),
+        ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page"),
+    ),
+    responses(
+        (status = 200, description = "A page of accounts", body = AdminUserPage),
+        (status = 400, description = "An unknown or repeated parameter, or a foreign cursor", body = ErrorEnvelope),
+        (status = 401, description = "Missing or invalid token", body = ErrorEnvelope),
+        (status = 403, description = "Token lacks `admin`", body = ErrorEnvelope),
+        (status = 422, description = "`q` or `limit` out of range", body = ErrorEnvelope),
+    )
+)]
+pub async fn list_users(
+    _caller: AdminCaller,
+    state: web::Data<AppState>,
+    request: actix_web::HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let params = super::query::parse(request.query_string(), &["q", "limit", "cursor"])?;
+    let mut errors = ValidationErrors::default();
+    let q = params
+        .get("q")
+        .map(|q| q.trim().to_lowercase())
+        .filter(|q| !q.is_empty());
+    if q.as_ref()
+        .is_some_and(|q| q.chars().count() > 100 || q.chars().any(char::is_control))
+    {
+        errors.check::<()>(
+            "q",
+            Err("at most 100 characters, none of them control".into()),
+        );
+    }
+    let limit = super::query::limit(&params, USERS_DEFAULT_LIMIT, USERS_MAX_LIMIT, &mut errors)?;
+    let Some(limit) = limit.filter(|_| errors.is_empty()) else {
+        return Err(errors.into());
+    };
+    let fingerprint = format!("admin/users\0{}", q.as_deref().unwrap_or("")).into_bytes();
+    let after = super::query::cursor(&params, &state.cursors, &fingerprint)?
+        .map(String::from_utf8)
+        .transpose()
+        .map_err(|_| {
+            ApiError::malformed(Some("cursor".into()), "cursor: not a cursor of this list")
+        })?;
+    let mut users = state
+        .store
+        .run(move |conn| {
+            vicinity_store::users::admin_list(conn, q.as_deref(), after.as_deref(), limit + 1)
+        })
+        .await?;
+    let more = users.len() > limit;
+    users.truncate(limit);
+    let next_cursor = more.then(|| users.last()).flatten().map(|(last, _)| {
+        state
+            .cursors
+            .seal(&fingerprint, last.username.key().as_bytes())
+    });
+    Ok(HttpResponse::Ok().json(AdminUserPage {
+        items: users
+            .into_iter()
+            .map(|(user, suspended_at)| AdminUserView {
+                id: user.id.to_string(),
+                username: user.username.as_str().to_owned(),
+                display_name: user.display_name.as_str().to_owned(),
+                email: user.email.as_str().to_owned(),
+                is_admin: user.is_admin,
+                suspended_at,
+                created_at: user.created_at,
+            })
+            .collect(),
+        next_cursor,
+    }))
+}

@@ -61,6 +61,7 @@ route_table! {
     "/v1/app/webhook/deliveries" => [get apps::list_deliveries],
     "/v1/admin/clients" => [post admin::create_client, get admin::list_clients],
     "/v1/admin/clients/{client_id}" => [delete admin::delete_client],
+    "/v1/admin/users" => [get admin::list_users],
     "/v1/admin/users/{user_id}/admin" => [put admin::promote, delete admin::demote],
     "/v1/admin/users/{user_id}/suspension" => [put admin::suspend, delete admin::unsuspend],
     "/v1/admin/users/{user_id}" => [delete admin::delete_user],
