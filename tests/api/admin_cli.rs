@@ -185,16 +185,20 @@ async fn administrators_are_made_with_the_cli_and_get_tokens_for_curl(backend: B
 
 /// Runs `vicinity admin create-client ARGS` on `database`: (exit code, stdout, stderr).
 async fn create_client(database: &DatabaseUrl, args: &[&str]) -> (i32, String, String) {
+    let mut all = vec!["create-client"];
+    all.extend_from_slice(args);
+    run_admin(database, &all).await
+}
+
+/// Runs `vicinity admin ARGS` on `database`: (exit code, stdout, stderr).
+async fn run_admin(database: &DatabaseUrl, args: &[&str]) -> (i32, String, String) {
     let data_dir = tempfile::tempdir().unwrap();
     let mut command = vicinity(data_dir.path(), None);
     let url = match database {
         DatabaseUrl::Postgres(url) => url.clone(),
         DatabaseUrl::Sqlite(path) => format!("sqlite://{}", path.display()),
     };
-    command
-        .env("DATABASE_URL", url)
-        .args(["admin", "create-client"])
-        .args(args);
+    command.env("DATABASE_URL", url).arg("admin").args(args);
     let output = command.output().await.unwrap();
     (
         output.status.code().unwrap_or(-1),
@@ -328,5 +332,26 @@ async fn short_commands_always_exit_cleanly(backend: Backend) {
         failed.is_empty(),
         "{} of {RUNS} runs failed: {failed:#?}",
         failed.len()
+    );
+
+    // A command that fails after opening the pool leaves by an error path, which must wait
+    // for the pool's threads just the same: exit 1, never a signal.
+    let mut outcomes = Vec::new();
+    for _ in 0..RUNS / 2 {
+        let (first, second) = tokio::join!(
+            run_admin(database.url(), &["promote", "nobody-at-all"]),
+            run_admin(database.url(), &["promote", "nobody-at-all"])
+        );
+        outcomes.extend([first, second]);
+    }
+    let crashed: Vec<_> = outcomes
+        .iter()
+        .filter(|(code, _, _)| *code != 1)
+        .map(|(code, _, stderr)| format!("exit {code}: {stderr}"))
+        .collect();
+    assert!(
+        crashed.is_empty(),
+        "{} of {RUNS} failing runs did not exit with 1: {crashed:#?}",
+        crashed.len()
     );
 }

@@ -274,12 +274,32 @@ fn switch_to_wal(sqlite: &mut SqliteConnection) -> Result<(), StoreError> {
 pub struct Store {
     pool: Pool<Manager>,
     url: DatabaseUrl,
-    /// Counts the clones, so shutdown can wait until no other thread still holds the pool.
-    holders: Arc<()>,
     /// The in-memory read model, shared by the clones.
     hot: Arc<Hot>,
     /// The connections open on any thread, which closing waits for.
     census: Arc<Census>,
+    /// Counts the clones, so shutdown can wait until no other thread still holds the pool.
+    /// Declared last: fields drop in order, so when the last clone drops it, the pool and the
+    /// read model (whose follower thread then stops) are already released, and [`LastOut`]
+    /// can wait for their connections to close.
+    holders: Arc<LastOut>,
+}
+
+/// Dropped with the last clone of a store: waits (a few seconds at most) until every
+/// connection the store opened on another thread is closed, so that the process may exit
+/// whichever way it leaves, an error path included: exiting while a pool thread is inside
+/// libpq's TLS code crashes in OpenSSL's exit handler.
+struct LastOut(Arc<Census>);
+
+impl Drop for LastOut {
+    fn drop(&mut self) {
+        if !self
+            .0
+            .wait_until_empty(Instant::now() + Duration::from_secs(5))
+        {
+            tracing::warn!("database connections still open after the store was dropped");
+        }
+    }
 }
 
 impl Store {
@@ -313,7 +333,7 @@ impl Store {
         Ok(Store {
             pool,
             url: url.clone(),
-            holders: Arc::new(()),
+            holders: Arc::new(LastOut(Arc::clone(&census))),
             hot: Arc::new(Hot::default()),
             census,
         })
