@@ -49,10 +49,11 @@ impl Webhooks {
         self.any.1.store(i64::MIN, Ordering::Relaxed);
     }
 
-    /// Queues a `checkin.created` delivery of `checkin` (the owner's view of it) for every app
-    /// with a webhook that `user` authorized to read check-ins. Failing to queue is logged, not
-    /// returned: the check-in itself is already stored.
-    pub async fn checkin_created(&self, user: UserId, checkin: serde_json::Value) {
+    /// Queues a `checkin.created` delivery for every app with a webhook that `user` authorized
+    /// to read check-ins: the `checkin` of `answer` (the check-in endpoint's JSON), never its
+    /// friends nearby. Nothing is parsed while no app has a webhook. Failing to queue is
+    /// logged, not returned: the check-in itself is already stored.
+    pub async fn checkin_created(&self, user: UserId, answer: &str) {
         let now = Utc::now();
         let (any, checked) = (&self.any.0, &self.any.1);
         let fresh = now
@@ -62,6 +63,15 @@ impl Webhooks {
         if fresh && !any.load(Ordering::Relaxed) {
             return;
         }
+        let Some(checkin) = serde_json::from_str::<serde_json::Value>(answer)
+            .ok()
+            .as_mut()
+            .and_then(|created| created.get_mut("checkin"))
+            .map(serde_json::Value::take)
+        else {
+            tracing::error!("a check-in answer without its check-in: no webhook queued");
+            return;
+        };
         let queued = self
             .store
             .run(move |conn| {

@@ -231,14 +231,7 @@ pub async fn create_checkin(
         Answer::Created { id, response } => {
             // Apps the person authorized hear of it: the check-in only, never the friends
             // nearby that its answer holds.
-            if let Some(checkin) = serde_json::from_str::<serde_json::Value>(&response)
-                .ok()
-                .as_mut()
-                .and_then(|created| created.get_mut("checkin"))
-                .map(serde_json::Value::take)
-            {
-                state.webhooks.checkin_created(me, checkin).await;
-            }
+            state.webhooks.checkin_created(me, &response).await;
             HttpResponse::Created()
                 .insert_header((header::CONTENT_TYPE, json))
                 .insert_header((header::LOCATION, format!("/v1/checkins/{id}")))
