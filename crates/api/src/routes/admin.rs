@@ -5,8 +5,8 @@ use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
-use vicinity_domain::{Client, ClientId, ClientType, NewClient, ValidationErrors};
-use vicinity_store::clients;
+use vicinity_domain::{Client, ClientId, ClientType, NewClient, UserId, ValidationErrors};
+use vicinity_store::{DbConnection, StoreError, clients};
 
 use crate::app::AppState;
 use crate::auth::AdminCaller;
@@ -189,14 +189,14 @@ pub async fn promote(
     state: web::Data<AppState>,
     user_id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = parse_user(&user_id)?;
-    state
-        .store
-        .run(move |conn| vicinity_store::users::set_admin(conn, id, true))
-        .await
-        .map_err(crate::error::not_found_as("no such person"))?;
-    tracing::info!(user.id = %id, by = %caller.who, "administrator promoted");
-    Ok(HttpResponse::NoContent().finish())
+    on_account(
+        &state,
+        &caller,
+        &user_id,
+        "administrator promoted",
+        |conn, id| vicinity_store::users::set_admin(conn, id, true),
+    )
+    .await
 }
 
 /// Makes an administrator an ordinary person again; every login of theirs that carries
@@ -219,23 +219,37 @@ pub async fn demote(
     state: web::Data<AppState>,
     user_id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = parse_user(&user_id)?;
-    let revoked = state
-        .store
-        .run(move |conn| {
+    on_account(
+        &state,
+        &caller,
+        &user_id,
+        "administrator demoted",
+        |conn, id| {
             vicinity_store::transaction(conn, |conn| {
                 vicinity_store::users::set_admin(conn, id, false)?;
-                vicinity_store::tokens::revoke_admin_families(conn, id, Utc::now())
+                vicinity_store::tokens::revoke_admin_families(conn, id, Utc::now()).map(drop)
             })
-        })
-        .await
-        .map_err(crate::error::not_found_as("no such person"))?;
-    tracing::info!(user.id = %id, by = %caller.who, revoked, "administrator demoted");
-    Ok(HttpResponse::NoContent().finish())
+        },
+    )
+    .await
 }
 
-fn parse_user(text: &str) -> Result<vicinity_domain::UserId, ApiError> {
-    vicinity_domain::UserId::parse(text).map_err(|_| ApiError::not_found("no such person"))
+/// Does `work` to the account `user_id` names and answers 204, or 404 if there is none.
+async fn on_account(
+    state: &AppState,
+    caller: &AdminCaller,
+    user_id: &str,
+    done: &'static str,
+    work: impl FnOnce(&mut DbConnection, UserId) -> Result<(), StoreError> + Send + 'static,
+) -> Result<HttpResponse, ApiError> {
+    let id = UserId::parse(user_id).map_err(|_| ApiError::not_found("no such person"))?;
+    state
+        .store
+        .run(move |conn| work(conn, id))
+        .await
+        .map_err(crate::error::not_found_as("no such person"))?;
+    tracing::info!(user.id = %id, by = %caller.who, "{done}");
+    Ok(HttpResponse::NoContent().finish())
 }
 
 /// Suspends a person at once: every login revoked, their position forgotten, nobody sees them
@@ -258,14 +272,14 @@ pub async fn suspend(
     state: web::Data<AppState>,
     user_id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = parse_user(&user_id)?;
-    state
-        .store
-        .run(move |conn| vicinity_store::users::suspend(conn, id, Utc::now()))
-        .await
-        .map_err(crate::error::not_found_as("no such person"))?;
-    tracing::info!(user.id = %id, by = %caller.who, "account suspended");
-    Ok(HttpResponse::NoContent().finish())
+    on_account(
+        &state,
+        &caller,
+        &user_id,
+        "account suspended",
+        |conn, id| vicinity_store::users::suspend(conn, id, Utc::now()),
+    )
+    .await
 }
 
 /// Lifts a suspension: the person may sign in again (old logins stay revoked).
@@ -287,14 +301,14 @@ pub async fn unsuspend(
     state: web::Data<AppState>,
     user_id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = parse_user(&user_id)?;
-    state
-        .store
-        .run(move |conn| vicinity_store::users::unsuspend(conn, id))
-        .await
-        .map_err(crate::error::not_found_as("no such person"))?;
-    tracing::info!(user.id = %id, by = %caller.who, "suspension lifted");
-    Ok(HttpResponse::NoContent().finish())
+    on_account(
+        &state,
+        &caller,
+        &user_id,
+        "suspension lifted",
+        vicinity_store::users::unsuspend,
+    )
+    .await
 }
 
 /// Deletes a person's account and everything of theirs.
@@ -316,14 +330,14 @@ pub async fn delete_user(
     state: web::Data<AppState>,
     user_id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = parse_user(&user_id)?;
-    state
-        .store
-        .run(move |conn| vicinity_store::users::delete(conn, id))
-        .await
-        .map_err(crate::error::not_found_as("no such person"))?;
-    tracing::info!(user.id = %id, by = %caller.who, "account deleted by an administrator");
-    Ok(HttpResponse::NoContent().finish())
+    on_account(
+        &state,
+        &caller,
+        &user_id,
+        "account deleted by an administrator",
+        vicinity_store::users::delete,
+    )
+    .await
 }
 
 /// An account as administrators see it.
