@@ -1165,17 +1165,25 @@ async fn an_app_without_location_read_sees_friends_no_finer_than_the_city(backen
         StatusCode::OK
     );
 
-    let (checkins_only, _) = register_app(&app, ClientType::Public, &[REDIRECT], "checkins:write");
+    let (checkins_only, _) = register_app(
+        &app,
+        ClientType::Public,
+        &[REDIRECT],
+        "checkins:read checkins:write",
+    );
     let (with_location, _) = register_app(
         &app,
         ClientType::Public,
         &[REDIRECT],
-        "checkins:write location:read",
+        "checkins:read checkins:write location:read",
     );
     let mut seen = Vec::new();
     for (client_id, scope) in [
-        (checkins_only.as_str(), "checkins:write"),
-        (with_location.as_str(), "checkins:write location:read"),
+        (checkins_only.as_str(), "checkins:read checkins:write"),
+        (
+            with_location.as_str(),
+            "checkins:read checkins:write location:read",
+        ),
     ] {
         let tokens = app_tokens(&app, &ada, "ada", client_id, scope).await;
         let as_app = Session {
@@ -1206,15 +1214,33 @@ async fn an_app_without_location_read_sees_friends_no_finer_than_the_city(backen
             log["items"][0]["precision"], friends[0]["precision"],
             "{log}"
         );
+        // Ada's own device position, in the answer and in her list, is location too.
+        let listed = app.get_json("/v1/me/checkins", &as_app.access_token).await;
+        let shown = |checkin: &Value| checkin.get("location").is_some();
+        assert_eq!(
+            shown(&created["checkin"]),
+            shown(&listed["items"][0]),
+            "{listed}"
+        );
         seen.push((
             friends[0]["precision"].clone(),
             friends[0]["distance_m"].as_i64().unwrap(),
+            shown(&created["checkin"]),
         ));
     }
     assert_eq!(seen[0].0, "city", "{seen:?}");
     assert_eq!(seen[0].1 % 1_000, 0, "{seen:?}");
+    assert!(!seen[0].2, "{seen:?}");
     assert_eq!(seen[1].0, "exact", "{seen:?}");
     assert_eq!(seen[1].1 % 50, 0, "{seen:?}");
+    assert!(seen[1].2, "{seen:?}");
+    // Her own app still shows it.
+    let own = app.get_json("/v1/me/checkins", &ada.access_token).await;
+    assert_eq!(
+        own["items"][0]["location"]["accuracy_m"].as_f64(),
+        Some(10.0),
+        "{own}"
+    );
 }
 
 async fn a_confidential_client_gets_a_token_for_itself_and_no_person(backend: Backend) {

@@ -224,6 +224,12 @@ async fn an_app_receives_signed_check_ins_of_the_people_who_authorized_it(backen
     assert_eq!(delivered["data"]["checkin"]["id"], checkin.as_str());
     assert_eq!(delivered["data"]["checkin"]["visibility"], "private");
     assert!(!body.contains("nearby_friends"), "{body}");
+    // Without `location:read`, not the device's position either.
+    assert!(
+        delivered["data"]["checkin"].get("location").is_none(),
+        "{body}"
+    );
+    assert_eq!(delivered["data"]["checkin"]["venue"]["name"], "Blue Bottle");
     let log = app.get_json("/v1/app/webhook/deliveries", &token).await;
     assert_eq!(log["items"][0]["status"], "delivered", "{log}");
     assert_eq!(log["items"][0]["attempts"], 2);

@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use tokio::sync::{Notify, watch};
-use vicinity_domain::UserId;
 use vicinity_domain::webhook::{is_forbidden_address, signature};
+use vicinity_domain::{Scope, ScopeSet, UserId};
 use vicinity_store::{Store, webhooks};
 
 use crate::config::WebhookConfig;
@@ -79,7 +79,14 @@ impl Webhooks {
                 if !exists {
                     return Ok((false, 0));
                 }
-                let payload = |id: i64| {
+                // The device's position goes only to apps granted `location:read`.
+                let without_position = without_position(&checkin);
+                let payload = |id: i64, granted: ScopeSet| {
+                    let checkin = if granted.contains(Scope::LocationRead) {
+                        &checkin
+                    } else {
+                        &without_position
+                    };
                     serde_json::json!({
                         "id": format!("whd_{id:016x}"),
                         "event": "checkin.created",
@@ -105,6 +112,15 @@ impl Webhooks {
             Err(error) => tracing::error!(%error, "cannot queue webhook deliveries"),
         }
     }
+}
+
+/// A check-in's JSON without the device's `location`.
+fn without_position(checkin: &serde_json::Value) -> serde_json::Value {
+    let mut checkin = checkin.clone();
+    if let Some(fields) = checkin.as_object_mut() {
+        fields.remove("location");
+    }
+    checkin
 }
 
 /// Runs the delivery worker until `closing` turns true.

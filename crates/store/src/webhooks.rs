@@ -76,13 +76,14 @@ pub fn any(conn: &mut DbConnection) -> Result<bool, StoreError> {
     .get_result::<bool>(conn)?)
 }
 
-/// Queues `payload(client_id)` for every app with a webhook that `user_id` has authorized to
-/// read their check-ins. Returns how many deliveries were queued.
+/// Queues `payload(delivery_id, granted)` for every app with a webhook that `user_id` has
+/// authorized to read their check-ins, `granted` being what the person granted that app.
+/// Returns how many deliveries were queued.
 pub fn enqueue_checkin(
     conn: &mut DbConnection,
     user_id: UserId,
     event: &str,
-    payload: impl Fn(i64) -> String,
+    payload: impl Fn(i64, ScopeSet) -> String,
     now: DateTime<Utc>,
 ) -> Result<usize, StoreError> {
     let apps = oauth_consents::table
@@ -102,7 +103,7 @@ pub fn enqueue_checkin(
                 webhook_deliveries::id.eq(id),
                 webhook_deliveries::client_id.eq(&client_id),
                 webhook_deliveries::event.eq(event),
-                webhook_deliveries::payload.eq(payload(id)),
+                webhook_deliveries::payload.eq(payload(id, granted)),
                 webhook_deliveries::created_at.eq(to_micros(now)),
                 webhook_deliveries::next_attempt_at.eq(to_micros(now)),
             ))

@@ -30,6 +30,14 @@ impl Caller {
     pub fn is_first_party(&self) -> bool {
         self.client_id == FIRST_PARTY_CLIENT_ID
     }
+
+    /// Whose device positions this caller may read: the person's own, and only with
+    /// `location:read` (an app without it learns nothing finer than the venue).
+    pub fn position_reader(&self) -> Option<UserId> {
+        self.scope
+            .contains(vicinity_domain::Scope::LocationRead)
+            .then_some(self.user_id)
+    }
 }
 
 /// The bearer token of the request (RFC 6750 §2.1); tokens in query strings are not accepted.

@@ -47,16 +47,18 @@ pub struct CheckinView {
     pub visibility: &'static str,
     /// When it happened (the client's time for a check-in queued offline).
     pub created_at: DateTime<Utc>,
-    /// The device's position: shown to the owner only.
+    /// The device's position: shown to its owner only (to an app of theirs only with
+    /// `location:read`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub location: Option<DeviceLocation>,
 }
 
 impl CheckinView {
-    /// A check-in as `viewer` sees it: the device position is the owner's alone.
-    pub(crate) fn new(listed: Listed, viewer: UserId) -> Self {
+    /// A check-in with the device position shown only to `position_reader` (see
+    /// [`Caller::position_reader`](crate::auth::Caller::position_reader)) when it is theirs.
+    pub(crate) fn new(listed: Listed, position_reader: Option<UserId>) -> Self {
         let Listed { checkin, owner, .. } = listed;
-        let location = (checkin.user_id == viewer).then_some(DeviceLocation {
+        let location = (Some(checkin.user_id) == position_reader).then_some(DeviceLocation {
             lat: checkin.location.lat(),
             lng: checkin.location.lng(),
             accuracy_m: checkin.accuracy_m,
@@ -197,6 +199,7 @@ pub async fn create_checkin(
         request_hash: body.fingerprint(),
     });
     let (me, rules) = (caller.user_id, state.config.presence);
+    let reader = caller.position_reader();
     // An app the person did not grant `location:read` learns where friends are no more
     // finely than the city, whatever both of them share.
     let cap = if caller.scope.contains(vicinity_domain::Scope::LocationRead) {
@@ -206,7 +209,7 @@ pub async fn create_checkin(
     };
     let render = move |listed: Listed, friends: Vec<NearbyFriend>| {
         let created = CheckinCreated {
-            checkin: CheckinView::new(listed, me),
+            checkin: CheckinView::new(listed, reader),
             nearby_friends: friends.into_iter().map(NearbyItem::from).collect(),
         };
         serde_json::to_string(&created).map_err(|e| StoreError::Corrupt(e.to_string()))
@@ -279,7 +282,7 @@ pub async fn get_checkin(
         .run(move |conn| checkins::find_visible(conn, id, me))
         .await
         .map_err(not_found_as("no such check-in"))?;
-    let view = CheckinView::new(view, me);
+    let view = CheckinView::new(view, caller.position_reader());
     Ok(HttpResponse::Ok().json(view))
 }
 
@@ -337,7 +340,7 @@ pub async fn my_checkins(
         &state,
         &request,
         format!("me/checkins\0{me}"),
-        me,
+        caller.position_reader(),
         move |conn, after, limit| checkins::list(conn, Scope::Own(me), after, limit),
     )
     .await
@@ -349,7 +352,7 @@ async fn checkin_list(
     state: &AppState,
     request: &HttpRequest,
     list: String,
-    viewer: UserId,
+    reader: Option<UserId>,
     fetch: impl FnOnce(&mut DbConnection, Option<CheckInKey>, usize) -> Result<Vec<Listed>, StoreError>
     + Send
     + 'static,
@@ -366,7 +369,7 @@ async fn checkin_list(
     Ok(HttpResponse::Ok().json(CheckinPage {
         items: rows
             .into_iter()
-            .map(|row| CheckinView::new(row, viewer))
+            .map(|row| CheckinView::new(row, reader))
             .collect(),
         next_cursor,
     }))
@@ -397,7 +400,7 @@ pub async fn feed(
         &state,
         &request,
         format!("feed\0{me}"),
-        me,
+        caller.position_reader(),
         move |conn, after, limit| checkins::list(conn, Scope::Feed(me), after, limit),
     )
     .await
@@ -429,7 +432,8 @@ pub async fn user_checkins(
     let owner = UserId::parse(&path).map_err(|e| ApiError::bad_id("user_id", e))?;
     let me = caller.user_id;
     let list = format!("users/checkins\0{me}\0{owner}");
-    checkin_list(&state, &request, list, me, move |conn, after, limit| {
+    let reader = caller.position_reader();
+    checkin_list(&state, &request, list, reader, move |conn, after, limit| {
         checkins::of_user(conn, me, owner, after, limit)
     })
     .await
@@ -470,7 +474,7 @@ pub async fn here_now(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let venue = VenueId::parse(&path).map_err(|_| ApiError::not_found("no such venue"))?;
-    let me = caller.user_id;
+    let (me, reader) = (caller.user_id, caller.position_reader());
     let here = state
         .store
         .run(move |conn| checkins::here_now(conn, me, venue, Utc::now(), 100))
@@ -481,7 +485,7 @@ pub async fn here_now(
             .into_iter()
             .map(|listed| HereNowItem {
                 user: PublicUser::from(&listed.owner),
-                checkin: CheckinView::new(listed, me),
+                checkin: CheckinView::new(listed, reader),
             })
             .collect(),
     }))

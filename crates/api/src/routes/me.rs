@@ -195,7 +195,7 @@ pub async fn export(
         checkins: data
             .checkins
             .into_iter()
-            .map(|c| CheckinView::new(c, me))
+            .map(|c| CheckinView::new(c, Some(me)))
             .collect(),
         friends: data.friends.into_iter().map(RelatedUser::from).collect(),
         friend_requests_received: data
