@@ -144,6 +144,21 @@ pub struct Settings {
         value_parser = parse_rate)]
     pub nearby_limit: (u32, Duration),
 
+    /// Requests per access token's login (token family): burst, then one per period; `off`.
+    #[arg(long, global = true, env = "VICINITY_RATE_LIMIT_TOKEN", default_value = "600/1m",
+        value_parser = parse_optional_rate)]
+    pub rate_limit_token: OptionalRate,
+
+    /// Requests per client address: burst, then one per period; `off`.
+    #[arg(long, global = true, env = "VICINITY_RATE_LIMIT_ADDRESS", default_value = "3000/1m",
+        value_parser = parse_optional_rate)]
+    pub rate_limit_address: OptionalRate,
+
+    /// Area statistics leave out cells with fewer distinct visitors than this (1–1000).
+    #[arg(long, global = true, env = "VICINITY_STATS_MIN_VISITORS", default_value_t = 5,
+        value_parser = clap::value_parser!(u64).range(1..=1000))]
+    pub stats_min_visitors: u64,
+
     /// Log format.
     #[arg(
         long,
@@ -201,6 +216,15 @@ impl Settings {
                 burst: self.nearby_limit.0,
                 period: self.nearby_limit.1,
             },
+            request_limit_per_token: self
+                .rate_limit_token
+                .0
+                .map(|(burst, period)| vicinity_api::RateLimit { burst, period }),
+            request_limit_per_address: self
+                .rate_limit_address
+                .0
+                .map(|(burst, period)| vicinity_api::RateLimit { burst, period }),
+            stats_min_visitors: self.stats_min_visitors,
             ..vicinity_api::ApiConfig::default()
         }
     }
@@ -265,9 +289,32 @@ pub fn parse_rate(text: &str) -> Result<(u32, Duration), String> {
     Ok((burst, parse_duration(period)?))
 }
 
+/// A rate, or none at all (`off`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OptionalRate(pub Option<(u32, Duration)>);
+
+/// `off`, or a rate as [`parse_rate`] reads it.
+pub fn parse_optional_rate(text: &str) -> Result<OptionalRate, String> {
+    if text.trim().eq_ignore_ascii_case("off") {
+        return Ok(OptionalRate(None));
+    }
+    parse_rate(text).map(|rate| OptionalRate(Some(rate)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn limits_can_be_switched_off() {
+        assert_eq!(parse_optional_rate("off"), Ok(OptionalRate(None)));
+        assert_eq!(
+            parse_optional_rate("600/1m"),
+            Ok(OptionalRate(Some((600, Duration::from_secs(60)))))
+        );
+        assert!(parse_optional_rate("0/1m").is_err());
+        assert!(parse_optional_rate("of").is_err());
+    }
 
     #[test]
     fn durations_parse_with_units() {

@@ -23,6 +23,7 @@ mod me;
 mod operations;
 mod presence;
 mod scopes;
+mod stats;
 mod stream;
 mod tokens;
 mod venues;

@@ -40,6 +40,12 @@ pub struct ApiConfig {
     pub maintenance_interval: Duration,
     pub retention: Retention,
     pub webhooks: WebhookConfig,
+    /// Requests allowed per access token's login (token family); `None`: unlimited.
+    pub request_limit_per_token: Option<RateLimit>,
+    /// Requests allowed per client address; `None`: unlimited.
+    pub request_limit_per_address: Option<RateLimit>,
+    /// Area statistics leave out a cell with fewer distinct visitors than this.
+    pub stats_min_visitors: u64,
 }
 
 /// How webhook deliveries are made and retried.
@@ -122,6 +128,15 @@ impl Default for ApiConfig {
             maintenance_interval: Duration::from_secs(600),
             retention: Retention::default(),
             webhooks: WebhookConfig::default(),
+            request_limit_per_token: Some(RateLimit {
+                burst: 600,
+                period: Duration::from_secs(60),
+            }),
+            request_limit_per_address: Some(RateLimit {
+                burst: 3_000,
+                period: Duration::from_secs(60),
+            }),
+            stats_min_visitors: 5,
         }
     }
 }

@@ -30,7 +30,7 @@ pub struct ErrorDetail {
 pub struct ErrorBody {
     /// Stable, machine-readable: `validation_failed`, `malformed_request`, `unauthorized`,
     /// `invalid_credentials`, `insufficient_scope`, `forbidden`, `not_found`,
-    /// `method_not_allowed`, `conflict`, `possible_duplicate`, `payload_too_large`, `unsupported_media_type`,
+    /// `method_not_allowed`, `not_acceptable`, `conflict`, `possible_duplicate`, `payload_too_large`, `unsupported_media_type`,
     /// `rate_limited`, `unavailable`, `internal`.
     #[schema(example = "validation_failed")]
     pub code: &'static str,
@@ -193,6 +193,18 @@ impl ApiError {
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "unsupported_media_type",
             format!("the request body must be sent as `Content-Type: {expected}`"),
+        )
+    }
+
+    /// An `Accept` header that allows none of the representations offered.
+    pub fn not_acceptable(offered: &[&str]) -> Self {
+        Self::new(
+            StatusCode::NOT_ACCEPTABLE,
+            "not_acceptable",
+            format!(
+                "this resource is available as {}; ask with `Accept` or `?format=`",
+                offered.join(", ")
+            ),
         )
     }
 

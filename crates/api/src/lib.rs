@@ -6,6 +6,7 @@ pub mod auth;
 mod config;
 mod cursor;
 mod error;
+mod heatmap;
 mod json;
 mod openapi;
 mod request;

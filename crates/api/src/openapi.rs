@@ -6,7 +6,8 @@ use utoipa::{Modify, OpenApi};
 
 use crate::error::{ErrorBody, ErrorDetail, ErrorEnvelope};
 use crate::routes::{
-    accounts, admin, apps, authorize, checkins, friends, me, oauth, ops, presence, users, venues,
+    accounts, admin, apps, authorize, checkins, friends, me, oauth, ops, presence, stats, users,
+    venues,
 };
 
 struct BearerAuth;
@@ -105,6 +106,10 @@ impl Modify for BearerAuth {
         admin::unsuspend,
         admin::delete_user,
         admin::list_users,
+        stats::venue_stats,
+        stats::top_venues,
+        stats::cells,
+        stats::overview,
         checkins::create_checkin,
         checkins::get_checkin,
         checkins::delete_checkin,

@@ -355,6 +355,8 @@ async fn compare(
         // load the benchmark puts on its 5,000 people; it measures the server, not them.
         .env("VICINITY_NEARBY_LIMIT", "1000000/1s")
         .env("VICINITY_LOCATION_LIMIT", "1000000/1s")
+        .env("VICINITY_RATE_LIMIT_TOKEN", "off")
+        .env("VICINITY_RATE_LIMIT_ADDRESS", "off")
         .env("RUST_LOG", "warn");
     let server = Server::start(command, "Vicinity listening on ").await?;
     let loading = Instant::now();

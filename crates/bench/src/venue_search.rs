@@ -309,6 +309,8 @@ async fn http_search(
         .env("DATABASE_URL", database_url)
         .env("VICINITY_BIND", "127.0.0.1:0")
         .env("VICINITY_DATA_DIR", data_dir.path())
+        .env("VICINITY_RATE_LIMIT_TOKEN", "off")
+        .env("VICINITY_RATE_LIMIT_ADDRESS", "off")
         .env("RUST_LOG", "warn");
     let server = Server::start(command, "Vicinity listening on ").await?;
     let base = server.base.clone();

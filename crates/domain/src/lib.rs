@@ -11,6 +11,7 @@ pub mod pkce;
 pub mod scope;
 pub mod secret;
 pub mod settings;
+pub mod stats;
 pub mod user;
 pub mod venue;
 pub mod webhook;

@@ -5,6 +5,7 @@
 //! (DESIGN.md §6).
 
 mod cover;
+pub mod hexagon;
 mod point;
 pub mod privacy;
 

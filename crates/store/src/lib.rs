@@ -32,6 +32,7 @@ mod prepared;
 pub mod presence;
 pub mod schema;
 pub mod social;
+pub mod stats;
 pub mod testing;
 pub mod time;
 pub mod tokens;

@@ -41,7 +41,10 @@ pub fn categories(conn: &mut DbConnection) -> Result<Vec<Category>, StoreError> 
 
 /// The category `id` and everything below it; `Unknown("category")` (the search parameter)
 /// when there is no such category.
-fn category_with_descendants(conn: &mut DbConnection, id: &str) -> Result<Vec<String>, StoreError> {
+pub(crate) fn category_with_descendants(
+    conn: &mut DbConnection,
+    id: &str,
+) -> Result<Vec<String>, StoreError> {
     let all = categories::table
         .select(Category::as_select())
         .load::<Category>(conn)?;
@@ -473,6 +476,19 @@ pub fn search(
     let more = found.len() > search.limit;
     found.truncate(search.limit);
     Ok((into_found(found)?, more))
+}
+
+/// Every venue within the circle (of `categories` when given), with its distance in metres.
+pub(crate) fn in_circle(
+    conn: &mut DbConnection,
+    centre: Point,
+    radius_m: f64,
+    categories: Option<&[String]>,
+) -> Result<Vec<(Venue, f64)>, StoreError> {
+    candidates(conn, centre, radius_m, None, categories)?
+        .into_iter()
+        .map(|(row, category_name, key)| Ok((row.into_venue(category_name)?, key.distance_m)))
+        .collect()
 }
 
 /// A row in the circle, its category's name and its place in the order.

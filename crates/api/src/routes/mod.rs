@@ -11,6 +11,7 @@ pub mod oauth;
 pub mod ops;
 pub mod presence;
 mod query;
+pub mod stats;
 pub mod users;
 pub mod venues;
 
@@ -65,6 +66,10 @@ route_table! {
     "/v1/admin/users/{user_id}/admin" => [put admin::promote, delete admin::demote],
     "/v1/admin/users/{user_id}/suspension" => [put admin::suspend, delete admin::unsuspend],
     "/v1/admin/users/{user_id}" => [delete admin::delete_user],
+    "/v1/admin/venues/{venue_id}/stats" => [get stats::venue_stats],
+    "/v1/admin/stats/top-venues" => [get stats::top_venues],
+    "/v1/admin/stats/cells" => [get stats::cells],
+    "/v1/admin/stats/overview" => [get stats::overview],
     "/v1/checkins" => [post checkins::create_checkin],
     "/v1/checkins/{checkin_id}" => [get checkins::get_checkin, delete checkins::delete_checkin],
     "/v1/me/checkins" => [get checkins::my_checkins],

@@ -581,7 +581,10 @@ impl SearchRequest {
 }
 
 /// Parses `lat,lng`; a shape error is a 400, a coordinate out of range a 422.
-fn parse_ll(text: &str, errors: &mut ValidationErrors) -> Result<Option<Point>, ApiError> {
+pub(crate) fn parse_ll(
+    text: &str,
+    errors: &mut ValidationErrors,
+) -> Result<Option<Point>, ApiError> {
     let malformed = || {
         ApiError::malformed(
             Some("ll".into()),

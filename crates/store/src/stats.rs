@@ -1,0 +1,290 @@
+//! Statistics for operators, computed from the check-ins themselves: a venue's visits, the
+//! busiest venues in a circle, check-ins per H3 cell and the service's overview. Queries
+//! return counts (or opaque visitor numbers to count in memory), never people.
+
+use chrono::{DateTime, TimeDelta, Utc};
+use diesel::dsl::{count, count_star, sql};
+use diesel::prelude::*;
+use diesel::sql_types::BigInt;
+use vicinity_domain::stats::Visit;
+use vicinity_domain::{VenueId, Visibility};
+use vicinity_geo::Point;
+use vicinity_geo::hexagon::{BoundingBox, parent_masks};
+
+use crate::schema::{checkins, presence, users, venues};
+use crate::time::{from_micros, to_micros};
+use crate::venues::{Venue, category_with_descendants, in_circle};
+use crate::{DbConnection, StoreError};
+
+/// At most this many ids go into one `IN (…)` list (SQLite allows 32 766 parameters).
+const IDS_PER_QUERY: usize = 5_000;
+
+/// The check-ins at `venue` in `[from, to)`; `NotFound` when there is no such venue.
+pub fn venue_visits(
+    conn: &mut DbConnection,
+    venue: VenueId,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Result<(Venue, Vec<Visit>), StoreError> {
+    let found = crate::venues::find(conn, venue)?;
+    let rows = checkins::table
+        .filter(checkins::venue_id.eq(venue.raw()))
+        .filter(checkins::created_at.ge(to_micros(from)))
+        .filter(checkins::created_at.lt(to_micros(to)))
+        .select((
+            checkins::user_id,
+            checkins::created_at,
+            checkins::visibility,
+        ))
+        .load::<(i64, i64, String)>(conn)?;
+    let visits = rows
+        .into_iter()
+        .map(|(visitor, at, visibility)| {
+            Ok(Visit {
+                visitor,
+                at: from_micros(at)?,
+                visibility: Visibility::parse(&visibility).map_err(StoreError::Corrupt)?,
+            })
+        })
+        .collect::<Result<_, StoreError>>()?;
+    Ok((found, visits))
+}
+
+/// How many of the people who checked in at `venue` in `[from, to)` had checked in there
+/// before `from`.
+pub fn returning_visitors(
+    conn: &mut DbConnection,
+    venue: VenueId,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Result<u64, StoreError> {
+    let window = diesel::alias!(checkins as window);
+    let in_window = window
+        .filter(window.field(checkins::venue_id).eq(venue.raw()))
+        .filter(window.field(checkins::created_at).ge(to_micros(from)))
+        .filter(window.field(checkins::created_at).lt(to_micros(to)))
+        .select(window.field(checkins::user_id));
+    let count = checkins::table
+        .filter(checkins::venue_id.eq(venue.raw()))
+        .filter(checkins::created_at.lt(to_micros(from)))
+        .filter(checkins::user_id.eq_any(in_window))
+        .select(count(checkins::user_id).aggregate_distinct())
+        .get_result::<i64>(conn)?;
+    Ok(u64::try_from(count).unwrap_or(0))
+}
+
+/// A venue's place among the busiest.
+#[derive(Debug, Clone)]
+pub struct VenueRank {
+    pub venue: Venue,
+    pub distance_m: f64,
+    pub checkins: u64,
+    pub unique_visitors: u64,
+}
+
+/// What the busiest venues are chosen from.
+#[derive(Debug, Clone)]
+pub struct TopVenuesQuery {
+    pub centre: Point,
+    pub radius_m: f64,
+    /// A category id: venues of it and of every category below it.
+    pub category: Option<String>,
+    pub from: DateTime<Utc>,
+    pub to: DateTime<Utc>,
+    pub limit: usize,
+}
+
+/// The venues within the circle with the most check-ins in the window (then the most
+/// visitors, then the nearest), at most `limit`; venues nobody checked in at are left out.
+/// `Unknown("category")` for a category that does not exist.
+pub fn top_venues(
+    conn: &mut DbConnection,
+    query: &TopVenuesQuery,
+) -> Result<Vec<VenueRank>, StoreError> {
+    let categories = query
+        .category
+        .as_deref()
+        .map(|id| category_with_descendants(conn, id))
+        .transpose()?;
+    let venues = in_circle(conn, query.centre, query.radius_m, categories.as_deref())?;
+    let mut ranked = Vec::new();
+    for chunk in venues.chunks(IDS_PER_QUERY) {
+        let ids: Vec<i64> = chunk.iter().map(|(venue, _)| venue.id.raw()).collect();
+        let counts = checkins::table
+            .filter(checkins::venue_id.eq_any(ids))
+            .filter(checkins::created_at.ge(to_micros(query.from)))
+            .filter(checkins::created_at.lt(to_micros(query.to)))
+            .group_by(checkins::venue_id)
+            .select((
+                checkins::venue_id,
+                count_star(),
+                count(checkins::user_id).aggregate_distinct(),
+            ))
+            .load::<(i64, i64, i64)>(conn)?;
+        for (id, checkins, visitors) in counts {
+            if let Some((venue, distance_m)) = chunk.iter().find(|(venue, _)| venue.id.raw() == id)
+            {
+                ranked.push(VenueRank {
+                    venue: venue.clone(),
+                    distance_m: *distance_m,
+                    checkins: u64::try_from(checkins).unwrap_or(0),
+                    unique_visitors: u64::try_from(visitors).unwrap_or(0),
+                });
+            }
+        }
+    }
+    ranked.sort_by(|a, b| {
+        b.checkins
+            .cmp(&a.checkins)
+            .then(b.unique_visitors.cmp(&a.unique_visitors))
+            .then(a.distance_m.total_cmp(&b.distance_m))
+            .then(a.venue.id.raw().cmp(&b.venue.id.raw()))
+    });
+    ranked.truncate(query.limit);
+    Ok(ranked)
+}
+
+/// Check-ins in one H3 cell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CellCount {
+    /// The cell's id (as stored: an H3 index in a BIGINT).
+    pub cell: i64,
+    pub checkins: u64,
+    pub unique_visitors: u64,
+}
+
+/// Check-ins in `[from, to)` at venues inside `bbox`, per H3 cell of the venues at
+/// `resolution` (0–10), in cell order. Cells nobody checked in are absent.
+pub fn cell_counts(
+    conn: &mut DbConnection,
+    resolution: u8,
+    bbox: &BoundingBox,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Result<Vec<CellCount>, StoreError> {
+    let (clear, set) = parent_masks(resolution)
+        .ok_or_else(|| StoreError::Corrupt(format!("no cells at resolution {resolution}")))?;
+    // Both databases have `&` and `|` on 64-bit integers; the masks are our own numbers.
+    let parent = format!("((venues.cell & ({clear})) | ({set}))");
+    let mut sql_query = checkins::table
+        .inner_join(venues::table)
+        .filter(checkins::created_at.ge(to_micros(from)))
+        .filter(checkins::created_at.lt(to_micros(to)))
+        .filter(venues::lat.between(bbox.min_lat, bbox.max_lat))
+        .group_by(sql::<BigInt>(&parent))
+        .select((
+            sql::<BigInt>(&parent),
+            count_star(),
+            count(checkins::user_id).aggregate_distinct(),
+        ))
+        .into_boxed();
+    let spans = bbox.lng_spans();
+    sql_query = match spans.as_slice() {
+        [(west, east)] => sql_query.filter(venues::lng.between(*west, *east)),
+        [(w1, e1), (w2, e2)] => sql_query.filter(
+            venues::lng
+                .between(*w1, *e1)
+                .or(venues::lng.between(*w2, *e2)),
+        ),
+        _ => return Ok(Vec::new()),
+    };
+    let mut counts: Vec<CellCount> = sql_query
+        .load::<(i64, i64, i64)>(conn)?
+        .into_iter()
+        .map(|(cell, checkins, visitors)| CellCount {
+            cell,
+            checkins: u64::try_from(checkins).unwrap_or(0),
+            unique_visitors: u64::try_from(visitors).unwrap_or(0),
+        })
+        .collect();
+    counts.sort_by_key(|count| count.cell);
+    Ok(counts)
+}
+
+/// The service at a glance.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Overview {
+    pub users: u64,
+    pub suspended_users: u64,
+    pub admins: u64,
+    /// People with a check-in in the last 24 hours, 7 days and 30 days.
+    pub active_day: u64,
+    pub active_week: u64,
+    pub active_month: u64,
+    /// People whose shared position has not expired.
+    pub present_now: u64,
+    pub checkins: u64,
+}
+
+/// Counts for [`Overview`] at `now`.
+pub fn overview(conn: &mut DbConnection, now: DateTime<Utc>) -> Result<Overview, StoreError> {
+    let as_u64 = |n: i64| u64::try_from(n).unwrap_or(0);
+    let active_since = |conn: &mut DbConnection, days: i64| -> Result<u64, StoreError> {
+        let since = to_micros(now - TimeDelta::days(days));
+        Ok(as_u64(
+            checkins::table
+                .filter(checkins::created_at.ge(since))
+                .select(count(checkins::user_id).aggregate_distinct())
+                .get_result::<i64>(conn)?,
+        ))
+    };
+    Ok(Overview {
+        users: as_u64(users::table.count().get_result(conn)?),
+        suspended_users: as_u64(
+            users::table
+                .filter(users::suspended_at.is_not_null())
+                .count()
+                .get_result(conn)?,
+        ),
+        admins: as_u64(
+            users::table
+                .filter(users::is_admin.eq(true))
+                .count()
+                .get_result(conn)?,
+        ),
+        active_day: active_since(conn, 1)?,
+        active_week: active_since(conn, 7)?,
+        active_month: active_since(conn, 30)?,
+        present_now: as_u64(
+            presence::table
+                .filter(presence::expires_at.gt(to_micros(now)))
+                .count()
+                .get_result(conn)?,
+        ),
+        checkins: as_u64(checkins::table.count().get_result(conn)?),
+    })
+}
+
+/// The width of the slots [`checkins_per_slot`] counts in: 15 minutes, so that every time
+/// zone's days and hours are whole slots.
+pub const SLOT: TimeDelta = TimeDelta::minutes(15);
+
+/// Check-ins in `[from, to)` per 15-minute slot: `(slot start, count)`, in order, empty
+/// slots absent.
+pub fn checkins_per_slot(
+    conn: &mut DbConnection,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Result<Vec<(DateTime<Utc>, u64)>, StoreError> {
+    let slot_micros = SLOT.num_microseconds().unwrap_or(900_000_000);
+    // Check-ins are never before 1970, so integer division floors.
+    let slot = format!("(checkins.created_at / {slot_micros})");
+    checkins::table
+        .filter(checkins::created_at.ge(to_micros(from)))
+        .filter(checkins::created_at.lt(to_micros(to)))
+        .group_by(sql::<BigInt>(&slot))
+        .select((sql::<BigInt>(&slot), count_star()))
+        .load::<(i64, i64)>(conn)?
+        .into_iter()
+        .map(|(slot, n)| {
+            Ok((
+                from_micros(slot.saturating_mul(slot_micros))?,
+                u64::try_from(n).unwrap_or(0),
+            ))
+        })
+        .collect::<Result<Vec<_>, StoreError>>()
+        .map(|mut slots| {
+            slots.sort();
+            slots
+        })
+}
