@@ -144,12 +144,13 @@ pub struct Settings {
         value_parser = parse_rate)]
     pub nearby_limit: (u32, Duration),
 
-    /// Requests per access token's login (token family): burst, then one per period; `off`.
+    /// Requests per access token's login (token family): `600/1m` is 600 a minute in bursts of
+    /// up to 600; `off` for none.
     #[arg(long, global = true, env = "VICINITY_RATE_LIMIT_TOKEN", default_value = "600/1m",
         value_parser = parse_optional_rate)]
     pub rate_limit_token: OptionalRate,
 
-    /// Requests per client address: burst, then one per period; `off`.
+    /// Requests per client address, read as the token's limit; `off` for none.
     #[arg(long, global = true, env = "VICINITY_RATE_LIMIT_ADDRESS", default_value = "3000/1m",
         value_parser = parse_optional_rate)]
     pub rate_limit_address: OptionalRate,

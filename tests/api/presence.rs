@@ -328,6 +328,9 @@ async fn spoofing_positions_cannot_locate_a_friend_inside_their_cell(backend: Ba
         };
         config.location_update_limit = unlimited;
         config.nearby_limit = unlimited;
+        // The cells must protect the victim even from an attacker no limit stops.
+        config.request_limit_per_token = None;
+        config.request_limit_per_address = None;
         config.presence.max_speed_mps = f64::MAX;
     })
     .await;

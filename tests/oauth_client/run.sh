@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# End-to-end OAuth checks against a real server (issue 5):
+# End-to-end checks against a real server. OAuth (issue 5):
 #  - a third-party app written with Python's authlib: RFC 8414 discovery, authorization code
 #    with PKCE S256, `state` and `iss` on the redirect, /v1/me, refresh with rotation,
 #    revocation; a public client and a confidential one (client_secret_basic);
 #  - the sign-in and consent page in headless Chromium (Selenium, JavaScript off): approve,
 #    deny, wrong password; screenshots in target/artifacts/.
+# Operations (issue 6): /metrics read by prometheus_client's parser, and the SVG heat map of
+# check-ins per cell rendered in headless Chromium (target/artifacts/heatmap.png).
 # Builds the binary, starts it on a free loopback port with a fresh SQLite database in a temp
 # dir, registers the apps with the CLI, creates a user, runs pytest, and always stops the
 # server and removes the temp dir. Exits non-zero on any failure.
@@ -17,7 +19,7 @@ cd "$(dirname "$0")/../.."
 root="$PWD"
 
 python="${OAUTH_E2E_PYTHON:-$root/target/oauth-venv/bin/python}"
-if ! "$python" -c 'import authlib, requests, selenium, pytest' 2>/dev/null; then
+if ! "$python" -c 'import authlib, requests, selenium, pytest, prometheus_client' 2>/dev/null; then
   echo "error: $python lacks the test dependencies; create it with:" >&2
   echo "  python3 -m venv target/oauth-venv && target/oauth-venv/bin/pip install -r tests/oauth_client/requirements.txt" >&2
   exit 1
@@ -64,7 +66,7 @@ base_url=""
 for attempt in 1 2 3; do
   port="$("$python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
   VICINITY_BIND="127.0.0.1:$port" VICINITY_PUBLIC_URL="http://127.0.0.1:$port" \
-    "$VICINITY_BIN" >"$work/server.out" 2>"$work/server.log" </dev/null &
+    VICINITY_STATS_MIN_VISITORS=1 "$VICINITY_BIN" >"$work/server.out" 2>"$work/server.log" </dev/null &
   server_pid=$!
   for _ in $(seq 1 300); do
     grep -q "^Vicinity listening on http://127.0.0.1:$port\$" "$work/server.out" 2>/dev/null && break
@@ -126,6 +128,13 @@ with urllib.request.urlopen(request, timeout=15) as response:
     assert response.status == 201, response.status
 EOF
 echo "user: $OAUTH_E2E_USERNAME"
+
+# An operator's admin token, made by the CLI as the README says.
+echo "night shift passphrase $RANDOM$RANDOM" | timeout 60 "$VICINITY_BIN" admin create-user \
+  --username operator --email operator@example.com --admin >/dev/null 2>>"$work/cli.log"
+OAUTH_E2E_ADMIN_TOKEN="$(VICINITY_PUBLIC_URL="$base_url" timeout 60 "$VICINITY_BIN" admin token \
+  --user operator --scope admin --ttl 1h 2>>"$work/cli.log")"
+export OAUTH_E2E_ADMIN_TOKEN
 
 export OAUTH_E2E_BASE_URL="$base_url" OAUTH_E2E_PUBLIC_CLIENT_ID OAUTH_E2E_CONFIDENTIAL_CLIENT_ID \
   OAUTH_E2E_CONFIDENTIAL_CLIENT_SECRET OAUTH_E2E_USERNAME OAUTH_E2E_PASSWORD

@@ -19,6 +19,7 @@ use crate::config::ApiConfig;
 use crate::cursor::Cursors;
 use crate::error::ApiError;
 use crate::json::BodyLimit;
+use crate::limits::request_limits;
 use crate::openapi::openapi_yaml;
 use crate::request::request_context;
 use crate::routes;
@@ -44,6 +45,9 @@ pub struct AppState {
     pub(crate) closing: tokio::sync::watch::Receiver<bool>,
     /// Queues webhook deliveries.
     pub(crate) webhooks: crate::webhooks::Webhooks,
+    pub(crate) metrics: crate::metrics::Metrics,
+    /// Requests allowed per login and per client address.
+    pub(crate) limits: crate::limits::RequestLimits,
 }
 
 /// A bound, ready-to-run server. Tests build it exactly as the binary does, on port 0.
@@ -135,6 +139,12 @@ impl Application {
             checkin_writer,
             closing: closing_receiver,
             webhooks: webhooks.clone(),
+            metrics: crate::metrics::Metrics::new()
+                .map_err(|e| std::io::Error::other(format!("cannot register the metrics: {e}")))?,
+            limits: crate::limits::RequestLimits::new(
+                config.request_limit_per_token,
+                config.request_limit_per_address,
+            ),
         });
         let limit = config.body_limit_bytes;
         let mut server = HttpServer::new(move || {
@@ -142,6 +152,7 @@ impl Application {
                 .app_data(state.clone())
                 .app_data(web::PayloadConfig::new(limit))
                 .app_data(BodyLimit(limit))
+                .wrap(from_fn(request_limits))
                 .wrap(from_fn(request_context))
                 .configure(routes::configure)
                 .default_service(web::to(unknown_route))

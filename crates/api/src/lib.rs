@@ -8,6 +8,8 @@ mod cursor;
 mod error;
 mod heatmap;
 mod json;
+mod limits;
+mod metrics;
 mod openapi;
 mod request;
 mod routes;

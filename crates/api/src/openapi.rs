@@ -132,6 +132,7 @@ impl Modify for BearerAuth {
         authorize::authorize_form,
         ops::healthz,
         ops::readyz,
+        ops::metrics,
         ops::openapi,
     ),
     components(schemas(ErrorEnvelope, ErrorBody, ErrorDetail)),

@@ -7,8 +7,10 @@ use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::middleware::Next;
+use actix_web::web;
 use tracing::Instrument;
 
+use crate::app::AppState;
 use crate::error::ApiError;
 
 pub const REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-request-id");
@@ -74,6 +76,12 @@ pub async fn request_context(
     );
     // A probe's 503 is its answer ("not ready yet", while the read model loads), not a fault.
     let probe = matches!(req.path(), "/readyz" | "/healthz");
+    let state = req.app_data::<web::Data<AppState>>().cloned();
+    // The route's pattern, never the path: ids must not become label values.
+    let route = req
+        .match_pattern()
+        .unwrap_or_else(|| "unmatched".to_owned());
+    let method = req.method().clone();
     let started = Instant::now();
     let outcome = REQUEST_ID
         .scope(request_id.clone(), next.call(req))
@@ -97,7 +105,13 @@ pub async fn request_context(
     );
 
     let status = res.status().as_u16();
-    let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let elapsed = started.elapsed().as_secs_f64();
+    if let Some(state) = state {
+        state
+            .metrics
+            .observe(method.as_str(), &route, status, elapsed);
+    }
+    let latency_ms = elapsed * 1000.0;
     let _entered = span.enter();
     if status >= 500 && !probe {
         tracing::error!(http.status = status, latency_ms, "request failed");

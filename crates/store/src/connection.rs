@@ -340,6 +340,16 @@ impl Store {
     }
 
     /// The in-memory read model. It answers nothing until [`Store::start_read_model`].
+    /// The pool's connections right now: `(open, idle, maximum)`.
+    pub fn pool_usage(&self) -> (u32, u32, u32) {
+        let state = self.pool.state();
+        (
+            state.connections,
+            state.idle_connections,
+            self.pool.max_size(),
+        )
+    }
+
     pub fn hot(&self) -> &Arc<Hot> {
         &self.hot
     }

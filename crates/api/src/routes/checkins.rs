@@ -232,6 +232,7 @@ pub async fn create_checkin(
     let json = HeaderValue::from_static("application/json");
     Ok(match answer {
         Answer::Created { id, response } => {
+            state.metrics.checkins.inc();
             // Apps the person authorized hear of it: the check-in only, never the friends
             // nearby that its answer holds.
             state.webhooks.checkin_created(me, &response).await;

@@ -92,5 +92,6 @@ route_table! {
     "/.well-known/oauth-authorization-server" => [get oauth::metadata],
     "/healthz" => [get ops::healthz],
     "/readyz" => [get ops::readyz],
+    "/metrics" => [get ops::metrics],
     "/openapi.yaml" => [get ops::openapi],
 }

@@ -50,3 +50,22 @@ pub async fn openapi(state: web::Data<AppState>) -> HttpResponse {
         .content_type("application/yaml")
         .body(state.openapi_yaml.clone())
 }
+
+/// Prometheus metrics in the text exposition format 0.0.4: `vicinity_http_requests_total` and
+/// `vicinity_http_request_duration_seconds` by method, route pattern and status; the database
+/// pool (`vicinity_db_pool_connections{state}`, `vicinity_db_pool_max_connections`);
+/// `vicinity_checkins_total`, `vicinity_nearby_queries_total`, `vicinity_live_streams` and
+/// `vicinity_rate_limited_total{limit}`. Unauthenticated: expose it to the monitoring network
+/// only.
+#[utoipa::path(get, path = "/metrics", tag = "operations", security(()),
+    responses((status = 200, description = "The metrics", content_type = "text/plain; version=0.0.4",
+        body = String)))]
+pub async fn metrics(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let text = state.metrics.render(&state.store).map_err(|error| {
+        tracing::error!(%error, "cannot render the metrics");
+        ApiError::internal()
+    })?;
+    Ok(HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .body(text))
+}

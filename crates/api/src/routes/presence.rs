@@ -269,6 +269,7 @@ pub async fn nearby(
     request: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let radius = nearby_request(&state, &request, caller.user_id)?;
+    state.metrics.nearby_queries.inc();
     let me = caller.user_id;
     let now = Utc::now();
     match presence::nearby_now(&state.store, &state.recorder, me, radius, now).await? {
@@ -479,7 +480,9 @@ pub async fn nearby_stream(
     let (sender, receiver) = tokio::sync::mpsc::channel::<actix_web::web::Bytes>(64);
     let store = state.store.clone();
     let mut closing = state.closing.clone();
+    let open = crate::metrics::StreamGauge::open(&state.metrics.live_streams);
     actix_web::rt::spawn(async move {
+        let _open = open;
         let mut watch = Watch {
             viewer: me,
             radius,
