@@ -13,7 +13,10 @@ use crate::helpers::{
 };
 use crate::on_both_backends;
 
-on_both_backends!(the_stream_says_who_came_near_and_who_left_once_each);
+on_both_backends!(
+    the_stream_says_who_came_near_and_who_left_once_each,
+    a_stream_ends_when_its_login_is_revoked,
+);
 
 fn origin() -> Point {
     Point::new(40.7580, -73.9855).unwrap()
@@ -149,6 +152,28 @@ async fn the_stream_says_who_came_near_and_who_left_once_each(backend: Backend) 
         events.next(wait).await.expect("faraway on clearing").0,
         "faraway"
     );
+}
+
+async fn a_stream_ends_when_its_login_is_revoked(backend: Backend) {
+    let app = TestApp::spawn_with(backend, unlimited).await;
+    let ada = app.register("ada").await;
+    let bob = app.register("bob").await;
+    befriend(&app, &ada, &bob).await;
+    moved(&app, &ada, origin()).await;
+    let mut events = Events::open(&app, &ada, 1_000).await;
+    moved(&app, &bob, origin().destination(90.0, 300.0)).await;
+    assert_eq!(
+        events.next(Duration::from_secs(5)).await.expect("nearby").0,
+        "nearby"
+    );
+    // Ada signs out on her phone: the stream she left open must not go on telling where Bob
+    // is. His next move wakes it, and it ends instead of speaking.
+    let revoked = app
+        .post_form("/oauth/revoke", &[("token", ada.refresh_token.as_str())])
+        .await;
+    assert_eq!(revoked.status(), StatusCode::OK);
+    moved(&app, &bob, origin().destination(90.0, 5_000.0)).await;
+    assert!(events.ended(Duration::from_secs(5)).await);
 }
 
 /// Registers through `base` and returns (user id, access token).

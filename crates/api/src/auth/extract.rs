@@ -23,6 +23,8 @@ pub struct Caller {
     pub family_id: TokenFamilyId,
     pub client_id: String,
     pub scope: ScopeSet,
+    /// When the access token expires (seconds since the epoch).
+    pub expires_at: i64,
 }
 
 impl Caller {
@@ -127,6 +129,7 @@ fn person(grant: &AccessGrant) -> Result<Caller, ApiError> {
         family_id: grant.family_id,
         client_id: grant.client_id.clone(),
         scope: grant.scope,
+        expires_at: grant.expires_at,
     })
 }
 

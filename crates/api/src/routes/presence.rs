@@ -9,7 +9,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
-use vicinity_domain::ValidationErrors;
+use vicinity_domain::{TokenFamilyId, UserId, ValidationErrors};
 use vicinity_geo::Point;
 use vicinity_store::access_log;
 use vicinity_store::presence::{self, Nearby, NearbyFriend, Update};
@@ -450,6 +450,25 @@ impl Watch {
     }
 }
 
+/// Whether the stream's token is unexpired and its login `(family, person, expiry)` still
+/// live: the read model knows live logins; the database answers for the rest. An error ends
+/// the stream too (the client reconnects and is checked afresh).
+async fn login_live(
+    store: &vicinity_store::Store,
+    (family, user, expires_at): (TokenFamilyId, UserId, i64),
+) -> bool {
+    if Utc::now().timestamp() >= expires_at {
+        return false;
+    }
+    if store.hot().family_owner(family.raw()) == Some(user.raw()) {
+        return true;
+    }
+    store
+        .run(move |conn| vicinity_store::tokens::family_is_active(conn, family, user))
+        .await
+        .unwrap_or(false)
+}
+
 /// Server-sent events about friends: `nearby` (with the same item as `GET /v1/me/nearby`)
 /// when one comes within `radius` of the caller, `faraway` when one leaves (beyond 1.2 ×
 /// radius + 100 m, or their position ends), once each, driven by position changes on any
@@ -480,6 +499,7 @@ pub async fn nearby_stream(
     let (sender, receiver) = tokio::sync::mpsc::channel::<actix_web::web::Bytes>(64);
     let store = state.store.clone();
     let mut closing = state.closing.clone();
+    let login = (caller.family_id, me, caller.expires_at);
     let open = crate::metrics::StreamGauge::open(&state.metrics.live_streams);
     actix_web::rt::spawn(async move {
         let _open = open;
@@ -492,6 +512,11 @@ pub async fn nearby_stream(
         let mut ticker = tokio::time::interval(STREAM_TICK);
         let mut changed = true;
         loop {
+            // A stream lives no longer than its token and its login: after a logout, a
+            // revocation or a suspension, the next wake-up (at most a tick away) ends it.
+            if changed && !login_live(&store, login).await {
+                return;
+            }
             if changed {
                 let (updated, out) = match store
                     .run(move |conn| {
