@@ -46,6 +46,47 @@ async fn a_suspended_person_vanishes_at_once_and_returns_when_reinstated(backend
         assert_eq!(put_location(&app, who, here).await.status(), StatusCode::OK);
     }
     assert_eq!(nearby_names(&app, &bob.access_token).await, ["ada"]);
+    // Ada's check-in, which Bob sees in his feed.
+    let venue: Value = crate::helpers::send(
+        &app,
+        Method::POST,
+        "/v1/venues",
+        &bob,
+        Some(
+            serde_json::json!({"name": "Blue Bottle", "category_id": "coffee",
+            "location": {"lat": 40.758, "lng": -73.9855}}),
+        ),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    let created = crate::helpers::send(
+        &app,
+        Method::POST,
+        "/v1/checkins",
+        &ada,
+        Some(
+            serde_json::json!({"venue_id": venue["id"], "visibility": "public",
+            "location": {"lat": 40.758, "lng": -73.9855, "accuracy_m": 10}}),
+        ),
+    )
+    .await;
+    assert_eq!(created.status(), StatusCode::CREATED);
+    let checkin = created.json::<Value>().await.unwrap()["checkin"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let feed_size = |token: String| {
+        let app = &app;
+        async move {
+            app.get_json("/v1/feed", &token).await["items"]
+                .as_array()
+                .unwrap()
+                .len()
+        }
+    };
+    assert_eq!(feed_size(bob.access_token.clone()).await, 1);
 
     let call = |method: Method, path: String| {
         let app = &app;
@@ -71,6 +112,23 @@ async fn a_suspended_person_vanishes_at_once_and_returns_when_reinstated(backend
         StatusCode::UNAUTHORIZED
     );
     assert!(nearby_names(&app, &bob.access_token).await.is_empty());
+    // Her check-ins are hidden too: not in feeds, not by id, not on her page.
+    assert_eq!(feed_size(bob.access_token.clone()).await, 0);
+    let by_id = format!("/v1/checkins/{checkin}");
+    assert_eq!(
+        app.get(&by_id, &bob.access_token).await.status(),
+        StatusCode::NOT_FOUND
+    );
+    let theirs = app
+        .get(
+            &format!("/v1/users/{}/checkins", ada.user_id),
+            &bob.access_token,
+        )
+        .await;
+    assert!(
+        theirs.status() == StatusCode::NOT_FOUND
+            || theirs.json::<Value>().await.unwrap()["items"] == serde_json::json!([])
+    );
     assert_eq!(
         app.login("ada", &ada.password).await.status(),
         StatusCode::UNAUTHORIZED
@@ -125,6 +183,11 @@ async fn a_suspended_person_vanishes_at_once_and_returns_when_reinstated(backend
         .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(nearby_names(&app, &bob.access_token).await, ["ada"]);
+    assert_eq!(feed_size(bob.access_token.clone()).await, 1);
+    assert_eq!(
+        app.get(&by_id, &bob.access_token).await.status(),
+        StatusCode::OK
+    );
 
     // Deleted: gone for good.
     let path = format!("/v1/admin/users/{}", bob.user_id);

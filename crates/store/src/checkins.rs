@@ -358,13 +358,15 @@ pub struct Listed {
     pub owner: User,
 }
 
-/// Check-ins joined to their venue, the venue's category and their owner: one query for
-/// everything a read shows.
+/// Check-ins joined to their venue, the venue's category and their owner, leaving out those of
+/// suspended people: one query for everything a read shows.
 macro_rules! joined {
     () => {
         checkins::table
             .inner_join(venues_table::table.inner_join(categories::table))
             .inner_join(users::table.on(users::id.eq(checkins::user_id)))
+            // A suspended person's check-ins are hidden with them, until reinstated.
+            .filter(users::suspended_at.is_null())
             .select((
                 CheckInRow::as_select(),
                 VenueRow::as_select(),
