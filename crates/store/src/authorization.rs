@@ -6,7 +6,7 @@ use diesel::prelude::*;
 use vicinity_domain::{ClientId, CodeChallenge, CodeVerifier, ScopeSet, TokenFamilyId, UserId};
 
 use crate::schema::{
-    client_grants, oauth_clients, oauth_codes, oauth_consents, token_families, users, web_sessions,
+    client_grants, oauth_clients, oauth_codes, oauth_consents, users, web_sessions,
 };
 use crate::time::{from_micros, to_micros};
 use crate::tokens::{self, Grant, NewRefreshToken};
@@ -266,21 +266,13 @@ pub fn revoke_app(
         let forgotten =
             diesel::delete(oauth_consents::table.find((user_id.raw(), client_id.as_str())))
                 .execute(conn)?;
-        let families = token_families::table
-            .filter(token_families::user_id.eq(user_id.raw()))
-            .filter(token_families::client_id.eq(client_id.as_str()))
-            .filter(token_families::revoked_at.is_null())
-            .select(token_families::id)
-            .load::<i64>(conn)?;
-        for family in &families {
-            tokens::revoke_family(
-                conn,
-                TokenFamilyId::from_raw(*family),
-                "app authorization withdrawn",
-                now,
-            )?;
-        }
-        Ok(forgotten > 0 || !families.is_empty())
+        let which = tokens::Logins {
+            user: Some(user_id),
+            client: Some(client_id.as_str()),
+            carrying: None,
+        };
+        let revoked = tokens::revoke_live(conn, which, "app authorization withdrawn", now)?;
+        Ok(forgotten > 0 || revoked > 0)
     })
 }
 

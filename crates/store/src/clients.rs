@@ -116,21 +116,12 @@ pub fn delete(
     id: &ClientId,
     now: DateTime<Utc>,
 ) -> Result<bool, StoreError> {
-    use crate::schema::token_families;
     crate::transaction(conn, |conn| {
-        let families = token_families::table
-            .filter(token_families::client_id.eq(id.as_str()))
-            .filter(token_families::revoked_at.is_null())
-            .select(token_families::id)
-            .load::<i64>(conn)?;
-        for family in families {
-            crate::tokens::revoke_family(
-                conn,
-                vicinity_domain::TokenFamilyId::from_raw(family),
-                "client deleted",
-                now,
-            )?;
-        }
+        let which = crate::tokens::Logins {
+            client: Some(id.as_str()),
+            ..Default::default()
+        };
+        crate::tokens::revoke_live(conn, which, "client deleted", now)?;
         Ok(diesel::delete(oauth_clients::table.find(id.as_str())).execute(conn)? > 0)
     })
 }

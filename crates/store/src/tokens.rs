@@ -312,25 +312,43 @@ pub fn live_refresh_token(
         .transpose()
 }
 
-/// Revokes every live login of `user_id` whose scope holds `admin` (on a demotion). Returns
-/// how many were revoked.
-pub fn revoke_admin_families(
+/// Which live logins (token families) [`revoke_live`] revokes: those matching every filter
+/// given.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Logins<'a> {
+    pub user: Option<UserId>,
+    pub client: Option<&'a str>,
+    /// Only those whose scope holds this one.
+    pub carrying: Option<vicinity_domain::Scope>,
+}
+
+/// Revokes every live login matching `which`, telling every instance; returns how many.
+pub fn revoke_live(
     conn: &mut DbConnection,
-    user_id: UserId,
+    which: Logins<'_>,
+    reason: &str,
     now: DateTime<Utc>,
 ) -> Result<usize, StoreError> {
-    let families = token_families::table
-        .filter(token_families::user_id.eq(user_id.raw()))
+    let mut query = token_families::table
         .filter(token_families::revoked_at.is_null())
         .select((token_families::id, token_families::scope))
-        .load::<(i64, String)>(conn)?;
+        .into_boxed();
+    if let Some(user) = which.user {
+        query = query.filter(token_families::user_id.eq(user.raw()));
+    }
+    if let Some(client) = which.client {
+        query = query.filter(token_families::client_id.eq(client.to_owned()));
+    }
     let mut revoked = 0;
-    for (family, scope) in families {
-        let scope = ScopeSet::parse(&scope).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        if scope.contains(vicinity_domain::Scope::Admin) {
-            revoke_family_row(conn, family, "administrator demoted", to_micros(now))?;
-            revoked += 1;
+    for (family, scope) in query.load::<(i64, String)>(conn)? {
+        if let Some(required) = which.carrying {
+            let scope = ScopeSet::parse(&scope).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            if !scope.contains(required) {
+                continue;
+            }
         }
+        revoke_family_row(conn, family, reason, to_micros(now))?;
+        revoked += 1;
     }
     Ok(revoked)
 }

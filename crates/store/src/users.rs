@@ -226,7 +226,6 @@ pub fn update_profile(
 /// instance's read model forgets the person, so nobody sees them until they are unsuspended.
 /// Suspending a suspended account changes nothing. `NotFound` if there is no such account.
 pub fn suspend(conn: &mut DbConnection, id: UserId, now: DateTime<Utc>) -> Result<(), StoreError> {
-    use crate::schema::token_families;
     transaction(conn, |conn| {
         let exists = users::table
             .find(id.raw())
@@ -244,19 +243,11 @@ pub fn suspend(conn: &mut DbConnection, id: UserId, now: DateTime<Utc>) -> Resul
         )
         .set(users::suspended_at.eq(to_micros(now)))
         .execute(conn)?;
-        let families = token_families::table
-            .filter(token_families::user_id.eq(id.raw()))
-            .filter(token_families::revoked_at.is_null())
-            .select(token_families::id)
-            .load::<i64>(conn)?;
-        for family in families {
-            crate::tokens::revoke_family(
-                conn,
-                vicinity_domain::TokenFamilyId::from_raw(family),
-                "account suspended",
-                now,
-            )?;
-        }
+        let which = crate::tokens::Logins {
+            user: Some(id),
+            ..Default::default()
+        };
+        crate::tokens::revoke_live(conn, which, "account suspended", now)?;
         crate::presence::clear(conn, id)?;
         crate::events::announce(conn, crate::events::Change::UserGone(id.raw()))
     })

@@ -227,7 +227,20 @@ pub async fn demote(
         |conn, id| {
             vicinity_store::transaction(conn, |conn| {
                 vicinity_store::users::set_admin(conn, id, false)?;
-                vicinity_store::tokens::revoke_admin_families(conn, id, Utc::now()).map(drop)
+                {
+                    let which = vicinity_store::tokens::Logins {
+                        user: Some(id),
+                        carrying: Some(vicinity_domain::Scope::Admin),
+                        ..Default::default()
+                    };
+                    vicinity_store::tokens::revoke_live(
+                        conn,
+                        which,
+                        "administrator demoted",
+                        Utc::now(),
+                    )
+                    .map(drop)
+                }
             })
         },
     )
