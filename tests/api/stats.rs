@@ -39,6 +39,7 @@ async fn app_token(app: &TestApp, scopes: &str) -> String {
 /// One check-in the test made, as it knows it.
 #[derive(Debug, Clone)]
 struct Made {
+    id: String,
     user: String,
     venue: String,
     at: DateTime<Utc>,
@@ -186,6 +187,7 @@ async fn stats_equal_counts_computed_from_the_raw_check_ins(backend: Backend) {
             let body: Value = response.json().await.unwrap();
             assert_eq!(status, StatusCode::CREATED, "{body}");
             made.push(Made {
+                id: body["checkin"]["id"].as_str().unwrap().to_owned(),
                 user: who.user_id.clone(),
                 venue: venues[place].clone(),
                 at: body["checkin"]["created_at"]
@@ -407,7 +409,18 @@ async fn stats_equal_counts_computed_from_the_raw_check_ins(backend: Backend) {
         .count();
     assert_eq!(paths, shown.len());
 
-    // --- The overview.
+    // --- The overview, after one check-in is deleted (the counts follow deletions).
+    let gone = made.remove(0);
+    let owner = people.iter().find(|p| p.user_id == gone.user).unwrap();
+    let deleted = send(
+        &app,
+        Method::DELETE,
+        &format!("/v1/checkins/{}", gone.id),
+        owner,
+        None,
+    )
+    .await;
+    assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
     let overview = app
         .get_json(
             "/v1/admin/stats/overview?days=7&tz=America/New_York",
@@ -416,8 +429,10 @@ async fn stats_equal_counts_computed_from_the_raw_check_ins(backend: Backend) {
         .await;
     assert_eq!(overview["users"]["total"], people.len());
     assert_eq!(overview["checkins"]["total"], made.len());
+    // Activity stays even when a check-in is deleted.
     let active = |days: i64| {
         made.iter()
+            .chain(std::iter::once(&gone))
             .filter(|m| m.at >= now - TimeDelta::days(days))
             .map(|m| m.user.as_str())
             .collect::<HashSet<_>>()

@@ -257,7 +257,24 @@ diesel::joinable!(venues -> categories (category_id));
 diesel::joinable!(checkins -> venues (venue_id));
 diesel::joinable!(presence -> users (user_id));
 
+diesel::table! {
+    checkin_slots (slot, shard) {
+        slot -> BigInt,
+        shard -> Integer,
+        checkins -> BigInt,
+    }
+}
+
+diesel::table! {
+    user_activity (user_id) {
+        user_id -> BigInt,
+        last_checkin_at -> BigInt,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
+    checkin_slots,
+    user_activity,
     users,
     credentials,
     token_families,

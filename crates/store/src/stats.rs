@@ -5,13 +5,13 @@
 use chrono::{DateTime, TimeDelta, Utc};
 use diesel::dsl::{count, count_star, sql};
 use diesel::prelude::*;
-use diesel::sql_types::BigInt;
+use diesel::sql_types::{BigInt, Nullable};
 use vicinity_domain::stats::Visit;
 use vicinity_domain::{VenueId, Visibility};
 use vicinity_geo::Point;
 use vicinity_geo::hexagon::{BoundingBox, parent_masks};
 
-use crate::schema::{checkins, presence, users, venues};
+use crate::schema::{checkin_slots, checkins, presence, user_activity, users, venues};
 use crate::time::{from_micros, to_micros};
 use crate::venues::{Venue, category_with_descendants, in_circle};
 use crate::{DbConnection, StoreError};
@@ -216,18 +216,25 @@ pub struct Overview {
     pub checkins: u64,
 }
 
-/// Counts for [`Overview`] at `now`.
+/// The shards' sum (PostgreSQL's `SUM` of BIGINT is NUMERIC; the counts fit a BIGINT).
+const TOTAL: &str = "CAST(SUM(checkin_slots.checkins) AS BIGINT)";
+
+/// Counts for [`Overview`] at `now`, from the rollups the database keeps current
+/// (`user_activity`, `checkin_slots`) rather than from millions of check-ins.
 pub fn overview(conn: &mut DbConnection, now: DateTime<Utc>) -> Result<Overview, StoreError> {
     let as_u64 = |n: i64| u64::try_from(n).unwrap_or(0);
     let active_since = |conn: &mut DbConnection, days: i64| -> Result<u64, StoreError> {
         let since = to_micros(now - TimeDelta::days(days));
         Ok(as_u64(
-            checkins::table
-                .filter(checkins::created_at.ge(since))
-                .select(count(checkins::user_id).aggregate_distinct())
+            user_activity::table
+                .filter(user_activity::last_checkin_at.ge(since))
+                .count()
                 .get_result::<i64>(conn)?,
         ))
     };
+    let checkins = checkin_slots::table
+        .select(sql::<Nullable<BigInt>>(TOTAL))
+        .get_result::<Option<i64>>(conn)?;
     Ok(Overview {
         users: as_u64(users::table.count().get_result(conn)?),
         suspended_users: as_u64(
@@ -251,7 +258,7 @@ pub fn overview(conn: &mut DbConnection, now: DateTime<Utc>) -> Result<Overview,
                 .count()
                 .get_result(conn)?,
         ),
-        checkins: as_u64(checkins::table.count().get_result(conn)?),
+        checkins: as_u64(checkins.unwrap_or(0)),
     })
 }
 
@@ -259,32 +266,26 @@ pub fn overview(conn: &mut DbConnection, now: DateTime<Utc>) -> Result<Overview,
 /// zone's days and hours are whole slots.
 pub const SLOT: TimeDelta = TimeDelta::minutes(15);
 
-/// Check-ins in `[from, to)` per 15-minute slot: `(slot start, count)`, in order, empty
-/// slots absent.
+/// Check-ins in the slots from the one holding `from` to the one holding `to`:
+/// `(slot start, count)`, in order, empty slots absent. `from` should be a slot boundary (every
+/// zone's midnight is).
 pub fn checkins_per_slot(
     conn: &mut DbConnection,
     from: DateTime<Utc>,
     to: DateTime<Utc>,
 ) -> Result<Vec<(DateTime<Utc>, u64)>, StoreError> {
     let slot_micros = SLOT.num_microseconds().unwrap_or(900_000_000);
-    // Check-ins are never before 1970, so integer division floors.
-    let slot = format!("(checkins.created_at / {slot_micros})");
-    checkins::table
-        .filter(checkins::created_at.ge(to_micros(from)))
-        .filter(checkins::created_at.lt(to_micros(to)))
-        .group_by(sql::<BigInt>(&slot))
-        .select((sql::<BigInt>(&slot), count_star()))
-        .load::<(i64, i64)>(conn)?
+    let (first, last) = (to_micros(from) / slot_micros, to_micros(to) / slot_micros);
+    checkin_slots::table
+        .filter(checkin_slots::slot.between(first, last))
+        .group_by(checkin_slots::slot)
+        .select((checkin_slots::slot, sql::<Nullable<BigInt>>(TOTAL)))
+        .order(checkin_slots::slot)
+        .load::<(i64, Option<i64>)>(conn)?
         .into_iter()
-        .map(|(slot, n)| {
-            Ok((
-                from_micros(slot.saturating_mul(slot_micros))?,
-                u64::try_from(n).unwrap_or(0),
-            ))
+        .filter_map(|(slot, n)| {
+            let n = u64::try_from(n.unwrap_or(0)).ok().filter(|n| *n > 0)?;
+            Some(from_micros(slot.saturating_mul(slot_micros)).map(|at| (at, n)))
         })
-        .collect::<Result<Vec<_>, StoreError>>()
-        .map(|mut slots| {
-            slots.sort();
-            slots
-        })
+        .collect()
 }
