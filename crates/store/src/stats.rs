@@ -16,6 +16,21 @@ use crate::time::{from_micros, to_micros};
 use crate::venues::{Venue, category_with_descendants, in_circle};
 use crate::{DbConnection, StoreError};
 
+/// Runs `work` as one read transaction; on PostgreSQL without JIT compilation, which costs
+/// these short aggregates more than it saves (up to a few seconds for the overview's
+/// statements in the benchmark).
+pub fn analytic<T>(
+    conn: &mut DbConnection,
+    work: impl FnOnce(&mut DbConnection) -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    crate::transaction(conn, |conn| {
+        if matches!(conn, DbConnection::Pg(_)) {
+            diesel::sql_query("SET LOCAL jit = off").execute(conn)?;
+        }
+        work(conn)
+    })
+}
+
 /// At most this many ids go into one `IN (…)` list (SQLite allows 32 766 parameters).
 const IDS_PER_QUERY: usize = 5_000;
 
@@ -223,35 +238,39 @@ const TOTAL: &str = "CAST(SUM(checkin_slots.checkins) AS BIGINT)";
 /// (`user_activity`, `checkin_slots`) rather than from millions of check-ins.
 pub fn overview(conn: &mut DbConnection, now: DateTime<Utc>) -> Result<Overview, StoreError> {
     let as_u64 = |n: i64| u64::try_from(n).unwrap_or(0);
-    let active_since = |conn: &mut DbConnection, days: i64| -> Result<u64, StoreError> {
-        let since = to_micros(now - TimeDelta::days(days));
-        Ok(as_u64(
-            user_activity::table
-                .filter(user_activity::last_checkin_at.ge(since))
-                .count()
-                .get_result::<i64>(conn)?,
+    // One pass over each table, however many counts it gives.
+    let (users, suspended, admins) = users::table
+        .select((
+            count_star(),
+            count(users::suspended_at),
+            sql::<BigInt>("COUNT(CASE WHEN users.is_admin THEN 1 END)"),
         ))
-    };
+        .get_result::<(i64, i64, i64)>(conn)?;
+    let since = |days: i64| to_micros(now - TimeDelta::days(days));
+    let active = "COUNT(CASE WHEN user_activity.last_checkin_at >= ";
+    let (active_day, active_week, active_month) = user_activity::table
+        .select((
+            sql::<BigInt>(active)
+                .bind::<BigInt, _>(since(1))
+                .sql(" THEN 1 END)"),
+            sql::<BigInt>(active)
+                .bind::<BigInt, _>(since(7))
+                .sql(" THEN 1 END)"),
+            sql::<BigInt>(active)
+                .bind::<BigInt, _>(since(30))
+                .sql(" THEN 1 END)"),
+        ))
+        .get_result::<(i64, i64, i64)>(conn)?;
     let checkins = checkin_slots::table
         .select(sql::<Nullable<BigInt>>(TOTAL))
         .get_result::<Option<i64>>(conn)?;
     Ok(Overview {
-        users: as_u64(users::table.count().get_result(conn)?),
-        suspended_users: as_u64(
-            users::table
-                .filter(users::suspended_at.is_not_null())
-                .count()
-                .get_result(conn)?,
-        ),
-        admins: as_u64(
-            users::table
-                .filter(users::is_admin.eq(true))
-                .count()
-                .get_result(conn)?,
-        ),
-        active_day: active_since(conn, 1)?,
-        active_week: active_since(conn, 7)?,
-        active_month: active_since(conn, 30)?,
+        users: as_u64(users),
+        suspended_users: as_u64(suspended),
+        admins: as_u64(admins),
+        active_day: as_u64(active_day),
+        active_week: as_u64(active_week),
+        active_month: as_u64(active_month),
         present_now: as_u64(
             presence::table
                 .filter(presence::expires_at.gt(to_micros(now)))

@@ -317,9 +317,11 @@ pub async fn venue_stats(
     let (found, visits, returning) = state
         .store
         .run(move |conn| {
-            let (found, visits) = store_stats::venue_visits(conn, venue, from, to)?;
-            let returning = store_stats::returning_visitors(conn, venue, from, to)?;
-            Ok((found, visits, returning))
+            store_stats::analytic(conn, |conn| {
+                let (found, visits) = store_stats::venue_visits(conn, venue, from, to)?;
+                let returning = store_stats::returning_visitors(conn, venue, from, to)?;
+                Ok((found, visits, returning))
+            })
         })
         .await
         .map_err(not_found_as("no such venue"))?;
@@ -483,7 +485,7 @@ pub async fn top_venues(
     };
     let ranked = state
         .store
-        .run(move |conn| store_stats::top_venues(conn, &query))
+        .run(move |conn| store_stats::analytic(conn, |conn| store_stats::top_venues(conn, &query)))
         .await?;
     let items: Vec<TopVenue> = ranked
         .into_iter()
@@ -623,7 +625,11 @@ pub async fn cells(
     let (from, to) = (window.from(), window.to());
     let counts = state
         .store
-        .run(move |conn| store_stats::cell_counts(conn, resolution, &bbox, from, to))
+        .run(move |conn| {
+            store_stats::analytic(conn, |conn| {
+                store_stats::cell_counts(conn, resolution, &bbox, from, to)
+            })
+        })
         .await?;
     let minimum = state.config.stats_min_visitors;
     let (shown, hidden): (Vec<CellCount>, Vec<CellCount>) = counts
@@ -826,10 +832,12 @@ pub async fn overview(
     let (counts, slots) = state
         .store
         .run(move |conn| {
-            Ok((
-                store_stats::overview(conn, now)?,
-                store_stats::checkins_per_slot(conn, start, now)?,
-            ))
+            store_stats::analytic(conn, |conn| {
+                Ok((
+                    store_stats::overview(conn, now)?,
+                    store_stats::checkins_per_slot(conn, start, now)?,
+                ))
+            })
         })
         .await?;
     let mut per_day: Vec<u64> = vec![0; day_starts.len()];
