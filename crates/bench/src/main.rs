@@ -6,6 +6,7 @@ mod common;
 mod load;
 mod network;
 mod population;
+mod stats;
 mod venue_search;
 
 use std::path::PathBuf;
@@ -58,6 +59,9 @@ enum Command {
     },
     /// `GET /v1/me/nearby` vs a bare actix JSON endpoint, and `POST /v1/checkins` vs pgbench.
     Nearby(network::NearbyArgs),
+    /// The admin statistics endpoints on the populated database vs their SQL aggregates run
+    /// directly on PostgreSQL, against an answer within a second.
+    Stats(stats::StatsArgs),
     /// The bare actix-web JSON endpoint the nearby benchmark compares against.
     #[command(hide = true)]
     BareServer {
@@ -82,6 +86,7 @@ fn main() -> Result<(), String> {
             shape,
         } => population::populate(&database_url, &vicinity, &shape),
         Command::Nearby(args) => network::nearby(&args),
+        Command::Stats(args) => stats::stats(&args),
         Command::BareServer { bind } => network::bare_server(&bind),
     }
 }
