@@ -2,6 +2,7 @@
 //! and the `limit` / `cursor` pair every list shares.
 
 use vicinity_domain::ValidationErrors;
+use vicinity_geo::Point;
 
 use crate::cursor::Cursors;
 use crate::error::ApiError;
@@ -140,5 +141,34 @@ fn decode_pair(bytes: &[u8]) -> Result<(i64, i64), ApiError> {
     Ok((
         i64::from_be_bytes(at.try_into().map_err(|_| invalid())?),
         i64::from_be_bytes(id.try_into().map_err(|_| invalid())?),
+    ))
+}
+
+/// `ll`, required: `lat,lng` in degrees. Missing or out of range is recorded in `errors`
+/// (422); a shape that cannot be read is a 400.
+pub fn ll(params: &FormParams, errors: &mut ValidationErrors) -> Result<Option<Point>, ApiError> {
+    match params.get("ll") {
+        None => {
+            errors.check::<()>("ll", Err("is required, as `lat,lng`".into()));
+            Ok(None)
+        }
+        Some(ll) => parse_ll(ll, errors),
+    }
+}
+
+/// Parses `lat,lng`; a shape error is a 400, a coordinate out of range a 422.
+fn parse_ll(text: &str, errors: &mut ValidationErrors) -> Result<Option<Point>, ApiError> {
+    let malformed = || {
+        ApiError::malformed(
+            Some("ll".into()),
+            "ll: must be `lat,lng` in degrees, such as `40.7580,-73.9855`",
+        )
+    };
+    let (lat, lng) = text.split_once(',').ok_or_else(malformed)?;
+    let lat: f64 = lat.trim().parse().map_err(|_| malformed())?;
+    let lng: f64 = lng.trim().parse().map_err(|_| malformed())?;
+    Ok(errors.check(
+        "ll",
+        Point::new(lat, lng).map_err(|error| error.to_string()),
     ))
 }

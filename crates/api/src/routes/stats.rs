@@ -17,7 +17,7 @@ use vicinity_geo::hexagon::{
 };
 use vicinity_store::stats::{self as store_stats, CellCount, TopVenuesQuery, VenueRank};
 
-use super::venues::{VenueView, parse_ll};
+use super::venues::VenueView;
 use crate::app::AppState;
 use crate::auth::AdminCaller;
 use crate::error::{ApiError, ErrorEnvelope, not_found_as};
@@ -453,13 +453,7 @@ pub async fn top_venues(
     )?;
     let format = negotiate(&params, &request, &[Format::Json, Format::Csv])?;
     let mut errors = ValidationErrors::default();
-    let centre = match params.get("ll") {
-        None => {
-            errors.check::<()>("ll", Err("is required, as `lat,lng`".into()));
-            None
-        }
-        Some(ll) => parse_ll(ll, &mut errors)?,
-    };
+    let centre = super::query::ll(&params, &mut errors)?;
     let radius_m =
         super::query::radius(&params, TOP_DEFAULT_RADIUS_M, TOP_MAX_RADIUS_M, &mut errors)?;
     let limit = super::query::limit(&params, TOP_DEFAULT_LIMIT, TOP_MAX_LIMIT, &mut errors)?;

@@ -522,13 +522,7 @@ impl SearchRequest {
             &["ll", "radius", "query", "category", "limit", "cursor"],
         )?;
         let mut errors = ValidationErrors::default();
-        let centre = match params.get("ll") {
-            None => {
-                errors.check::<()>("ll", Err("is required, as `lat,lng`".into()));
-                None
-            }
-            Some(ll) => parse_ll(ll, &mut errors)?,
-        };
+        let centre = super::query::ll(&params, &mut errors)?;
         let radius_m = super::query::radius(
             &params,
             DEFAULT_SEARCH_RADIUS_M,
@@ -578,26 +572,6 @@ impl SearchRequest {
         )
         .into_bytes()
     }
-}
-
-/// Parses `lat,lng`; a shape error is a 400, a coordinate out of range a 422.
-pub(crate) fn parse_ll(
-    text: &str,
-    errors: &mut ValidationErrors,
-) -> Result<Option<Point>, ApiError> {
-    let malformed = || {
-        ApiError::malformed(
-            Some("ll".into()),
-            "ll: must be `lat,lng` in degrees, such as `40.7580,-73.9855`",
-        )
-    };
-    let (lat, lng) = text.split_once(',').ok_or_else(malformed)?;
-    let lat: f64 = lat.trim().parse().map_err(|_| malformed())?;
-    let lng: f64 = lng.trim().parse().map_err(|_| malformed())?;
-    Ok(errors.check(
-        "ll",
-        Point::new(lat, lng).map_err(|error| error.to_string()),
-    ))
 }
 
 fn encode_key(key: &SearchKey) -> Vec<u8> {
