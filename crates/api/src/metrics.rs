@@ -75,9 +75,8 @@ impl Metrics {
     }
 
     /// Counts one answered request.
-    pub fn observe(&self, method: &str, route: &str, status: u16, seconds: f64) {
-        let status = status.to_string();
-        let labels = [method, route, status.as_str()];
+    pub fn observe(&self, method: &str, route: &str, status: &str, seconds: f64) {
+        let labels = [method, route, status];
         self.requests.with_label_values(&labels).inc();
         self.latency.with_label_values(&labels).observe(seconds);
     }

@@ -12,6 +12,7 @@ use tracing::Instrument;
 
 use crate::app::AppState;
 use crate::error::ApiError;
+use crate::routes::RoutePattern;
 
 pub const REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -77,10 +78,6 @@ pub async fn request_context(
     // A probe's 503 is its answer ("not ready yet", while the read model loads), not a fault.
     let probe = matches!(req.path(), "/readyz" | "/healthz");
     let state = req.app_data::<web::Data<AppState>>().cloned();
-    // The route's pattern, never the path: ids must not become label values.
-    let route = req
-        .match_pattern()
-        .unwrap_or_else(|| "unmatched".to_owned());
     let method = req.method().clone();
     let started = Instant::now();
     let outcome = REQUEST_ID
@@ -107,9 +104,14 @@ pub async fn request_context(
     let status = res.status().as_u16();
     let elapsed = started.elapsed().as_secs_f64();
     if let Some(state) = state {
+        // The route's pattern, never the path: ids must not become label values.
+        let route = res
+            .request()
+            .app_data::<RoutePattern>()
+            .map_or("unmatched", |pattern| pattern.0);
         state
             .metrics
-            .observe(method.as_str(), &route, status, elapsed);
+            .observe(method.as_str(), route, res.status().as_str(), elapsed);
     }
     let latency_ms = elapsed * 1000.0;
     let _entered = span.enter();

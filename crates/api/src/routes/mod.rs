@@ -25,6 +25,11 @@ pub(crate) fn no_store(mut response: HttpResponseBuilder) -> HttpResponseBuilder
     response
 }
 
+/// The pattern of the route that answered a request (in its app data once routed): what the
+/// metrics label a request with, without matching the path against the table again.
+#[derive(Debug, Clone, Copy)]
+pub struct RoutePattern(pub &'static str);
+
 /// Every route: its path, then each method with its handler, in registration order (a
 /// literal path before a parameter that would match it). This one list registers the routes
 /// and is what tests walk to check that each has a documented scope decision.
@@ -36,7 +41,11 @@ macro_rules! route_table {
         /// Registers every route of the API. Resources, not bare routes, so that a known path
         /// with the wrong method is a 405.
         pub fn configure(cfg: &mut web::ServiceConfig) {
-            $(cfg.service(web::resource($path)$(.route(web::$method().to($handler)))+);)+
+            $(cfg.service(
+                web::resource($path)
+                    .app_data(RoutePattern($path))
+                    $(.route(web::$method().to($handler)))+
+            );)+
         }
     };
 }
