@@ -2,28 +2,15 @@
 
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
-use vicinity_domain::ClientType;
 
-use crate::helpers::{Backend, TestApp, befriend, put_location, register_app};
+use crate::helpers::{Backend, TestApp, befriend, client_credentials_token, put_location};
 use crate::on_both_backends;
 
 on_both_backends!(a_suspended_person_vanishes_at_once_and_returns_when_reinstated);
 
 /// An administrator's token: an operator's tool registered with `admin`.
 async fn admin_token(app: &TestApp) -> String {
-    let (id, secret) = register_app(app, ClientType::Confidential, &[], "admin");
-    let response = app
-        .client
-        .post(app.url("/oauth/token"))
-        .basic_auth(&id, secret.as_deref())
-        .form(&[("grant_type", "client_credentials")])
-        .send()
-        .await
-        .unwrap();
-    response.json::<Value>().await.unwrap()["access_token"]
-        .as_str()
-        .unwrap()
-        .to_owned()
+    client_credentials_token(app, "admin").await
 }
 
 async fn nearby_names(app: &TestApp, token: &str) -> Vec<String> {

@@ -390,3 +390,21 @@ pub fn register_app(
         secret.map(|s| s.expose().to_owned()),
     )
 }
+
+/// A confidential app registered with `scopes`, and its own client-credentials token (an
+/// operator's tool, when `scopes` holds `admin`).
+pub async fn client_credentials_token(app: &TestApp, scopes: &str) -> String {
+    let (id, secret) = register_app(app, vicinity_domain::ClientType::Confidential, &[], scopes);
+    let response = app
+        .client
+        .post(app.url("/oauth/token"))
+        .basic_auth(&id, secret.as_deref())
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap();
+    response.json::<Value>().await.unwrap()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}

@@ -7,10 +7,9 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use chrono::{DateTime, Datelike, TimeDelta, Timelike, Utc};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-use vicinity_domain::ClientType;
 
 use crate::helpers::{
-    Backend, Session, TestApp, claims_of, error_code, register_app, send, sign_with_kid,
+    Backend, Session, TestApp, claims_of, client_credentials_token, error_code, send, sign_with_kid,
 };
 use crate::on_both_backends;
 
@@ -18,23 +17,6 @@ on_both_backends!(
     stats_equal_counts_computed_from_the_raw_check_ins,
     admin_routes_refuse_everyone_but_a_live_admin,
 );
-
-/// An operator's tool registered with `admin`, and its token.
-async fn app_token(app: &TestApp, scopes: &str) -> String {
-    let (id, secret) = register_app(app, ClientType::Confidential, &[], scopes);
-    let response = app
-        .client
-        .post(app.url("/oauth/token"))
-        .basic_auth(&id, secret.as_deref())
-        .form(&[("grant_type", "client_credentials")])
-        .send()
-        .await
-        .unwrap();
-    response.json::<Value>().await.unwrap()["access_token"]
-        .as_str()
-        .unwrap()
-        .to_owned()
-}
 
 /// One check-in the test made, as it knows it.
 #[derive(Debug, Clone)]
@@ -130,7 +112,7 @@ async fn stats_equal_counts_computed_from_the_raw_check_ins(backend: Backend) {
         config.stats_min_visitors = 2;
     })
     .await;
-    let admin = app_token(&app, "admin").await;
+    let admin = client_credentials_token(&app, "admin").await;
     let mut people = Vec::new();
     for name in ["ada", "bob", "cyd", "dee", "eve"] {
         people.push(app.register(name).await);
@@ -562,8 +544,8 @@ async fn admin_routes_refuse_everyone_but_a_live_admin(backend: Backend) {
     let person = app.register("ada").await;
     // The accounts the admin routes act on: someone else, so Ada's token stays live.
     let target = app.register("bob").await;
-    let app_without_admin = app_token(&app, "venues:write").await;
-    let admin = app_token(&app, "admin").await;
+    let app_without_admin = client_credentials_token(&app, "venues:write").await;
+    let admin = client_credentials_token(&app, "admin").await;
     // The admin's own token, expired an hour ago (signed with the server's key).
     let mut claims = claims_of(&admin);
     let past = (Utc::now() - TimeDelta::hours(1)).timestamp();

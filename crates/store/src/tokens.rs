@@ -87,24 +87,10 @@ pub fn start_family(
     token: &NewRefreshToken<'_>,
     now: DateTime<Utc>,
 ) -> Result<Grant, StoreError> {
-    let family_id = new_key();
     transaction(conn, |conn| {
-        diesel::insert_into(token_families::table)
-            .values((
-                token_families::id.eq(family_id),
-                token_families::user_id.eq(user_id.raw()),
-                token_families::client_id.eq(client_id),
-                token_families::scope.eq(scope.to_string()),
-                token_families::created_at.eq(to_micros(now)),
-            ))
-            .execute(conn)?;
-        insert_token(conn, family_id, user_id.raw(), token, now)?;
-        Ok(Grant {
-            family_id: TokenFamilyId::from_raw(family_id),
-            user_id,
-            client_id: client_id.to_owned(),
-            scope,
-        })
+        let grant = open_family(conn, user_id, client_id, scope, now)?;
+        insert_token(conn, grant.family_id.raw(), user_id.raw(), token, now)?;
+        Ok(grant)
     })
 }
 
