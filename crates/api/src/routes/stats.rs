@@ -677,27 +677,7 @@ pub async fn cells(
         Format::Json => {
             let features: Vec<serde_json::Value> = named
                 .iter()
-                .filter_map(|(name, count)| {
-                    let polygons = cell_polygons(count.cell)?;
-                    let geometry = match polygons.as_slice() {
-                        [ring] => serde_json::json!({"type": "Polygon", "coordinates": [ring]}),
-                        rings => serde_json::json!({
-                            "type": "MultiPolygon",
-                            "coordinates": rings.iter().map(|ring| vec![ring]).collect::<Vec<_>>(),
-                        }),
-                    };
-                    Some(serde_json::json!({
-                        "type": "Feature",
-                        "id": name,
-                        "geometry": geometry,
-                        "properties": {
-                            "cell": name,
-                            "resolution": resolution,
-                            "checkins": count.checkins,
-                            "unique_visitors": count.unique_visitors,
-                        },
-                    }))
-                })
+                .filter_map(|(name, count)| cell_feature(name, count, resolution))
                 .collect();
             let body = serde_json::json!({
                 "type": "FeatureCollection",
@@ -716,6 +696,30 @@ pub async fn cells(
                 .body(body.to_string()))
         }
     }
+}
+
+/// One cell as a GeoJSON Feature: its hexagon (a MultiPolygon when the antimeridian cuts it)
+/// and its counts.
+fn cell_feature(name: &str, count: &CellCount, resolution: u8) -> Option<serde_json::Value> {
+    let polygons = cell_polygons(count.cell)?;
+    let geometry = match polygons.as_slice() {
+        [ring] => serde_json::json!({"type": "Polygon", "coordinates": [ring]}),
+        rings => serde_json::json!({
+            "type": "MultiPolygon",
+            "coordinates": rings.iter().map(|ring| vec![ring]).collect::<Vec<_>>(),
+        }),
+    };
+    Some(serde_json::json!({
+        "type": "Feature",
+        "id": name,
+        "geometry": geometry,
+        "properties": {
+            "cell": name,
+            "resolution": resolution,
+            "checkins": count.checkins,
+            "unique_visitors": count.unique_visitors,
+        },
+    }))
 }
 
 /// Account counts.
