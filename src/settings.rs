@@ -155,9 +155,9 @@ pub struct Settings {
         value_parser = parse_optional_rate)]
     pub rate_limit_address: OptionalRate,
 
-    /// Area statistics leave out cells with fewer distinct visitors than this (1–1000).
+    /// Area statistics leave out cells with fewer distinct visitors than this (1–100).
     #[arg(long, global = true, env = "VICINITY_STATS_MIN_VISITORS", default_value_t = 5,
-        value_parser = clap::value_parser!(u64).range(1..=1000))]
+        value_parser = clap::value_parser!(u64).range(1..=100))]
     pub stats_min_visitors: u64,
 
     /// Log format.

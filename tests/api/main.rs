@@ -13,6 +13,7 @@ mod helpers;
 mod accounts;
 mod admin_cli;
 mod admin_users;
+mod area_stats;
 mod auth_failures;
 mod authorization;
 mod binary;

@@ -330,11 +330,17 @@ pub fn populate(
         execute(&mut conn, "DROP TABLE bench_presence_source")
     })?;
 
-    step("vacuum and analyze", || {
+    step("statistics rollups", || {
+        // The load ran without the triggers that keep them.
         execute(&mut conn, "RESET session_replication_role")?;
+        execute(&mut conn, "SELECT stats_rollups_rebuild()")
+    })?;
+
+    step("vacuum and analyze", || {
         execute(
             &mut conn,
-            "VACUUM (ANALYZE) users, friendships, checkins, presence, venues",
+            "VACUUM (ANALYZE) users, friendships, checkins, presence, venues, checkin_cells, \
+             checkin_slots, user_activity",
         )
     })?;
     execute(

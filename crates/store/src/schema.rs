@@ -272,7 +272,21 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    checkin_cells (day, cell, shard) {
+        day -> BigInt,
+        cell -> BigInt,
+        shard -> Integer,
+        checkins -> BigInt,
+        visitors0 -> BigInt,
+        visitors1 -> BigInt,
+        visitors2 -> BigInt,
+        visitors3 -> BigInt,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
+    checkin_cells,
     checkin_slots,
     user_activity,
     users,

@@ -535,6 +535,13 @@ pub async fn top_venues(
 /// closed counter-clockwise rings, split at the antimeridian), CSV of cell centres, or an SVG
 /// heat map. Cells with fewer distinct visitors than the server's minimum are left out, so
 /// an aggregate never points at one person; `suppressed_cells` says how many.
+///
+/// At resolutions 7–10 the visitors are counted one by one (`unique_visitors`). At 0–6, for
+/// boxes up to the whole world, the counts come from a daily rollup per resolution-6 cell: the
+/// window widens to whole UTC days (`from` and `to` in the answer say which), the box takes
+/// the resolution-6 cells whose centre is inside it, `unique_visitors` is null
+/// (`visitors_counted: false`), and a cell is shown only when a bitmap of its visitors proves
+/// the minimum, which may hide a cell barely above it but never shows one below.
 #[utoipa::path(
     get,
     path = "/v1/admin/stats/cells",
@@ -549,7 +556,7 @@ pub async fn top_venues(
         ("format" = Option<String>, Query, description = "`json` (GeoJSON, default), `csv` or `svg`; overrides `Accept`"),
     ),
     responses(
-        (status = 200, description = "A GeoJSON FeatureCollection (`application/geo+json`); or `text/csv` rows of `cell,lat,lng,checkins,unique_visitors`; or an `image/svg+xml` heat map", body = Object),
+        (status = 200, description = "A GeoJSON FeatureCollection (`application/geo+json`); or `text/csv` rows of `cell,lat,lng,checkins,unique_visitors` (empty at res 0–6); or an `image/svg+xml` heat map", body = Object),
         (status = 400, description = "An unknown or repeated parameter, or an unreadable number or time", body = ErrorEnvelope),
         (status = 401, description = "Missing or invalid token", body = ErrorEnvelope),
         (status = 403, description = "Token lacks `admin`", body = ErrorEnvelope),
@@ -616,7 +623,11 @@ pub async fn cells(
         );
         return Err(errors.into());
     }
-    let (from, to) = (window.from(), window.to());
+    let (from, to) = if resolution > store_stats::ROLLUP_RESOLUTION {
+        (window.from(), window.to())
+    } else {
+        store_stats::whole_days(window.from(), window.to())
+    };
     let counts = state
         .store
         .run(move |conn| {
@@ -628,7 +639,7 @@ pub async fn cells(
     let minimum = state.config.stats_min_visitors;
     let (shown, hidden): (Vec<CellCount>, Vec<CellCount>) = counts
         .into_iter()
-        .partition(|count| count.unique_visitors >= minimum);
+        .partition(|count| count.visitors.at_least() >= minimum);
     let named: Vec<(String, CellCount)> = shown
         .into_iter()
         .filter_map(|count| Some((cell_name(count.cell)?, count)))
@@ -644,7 +655,10 @@ pub async fn cells(
                         lat.to_string(),
                         lng.to_string(),
                         count.checkins.to_string(),
-                        count.unique_visitors.to_string(),
+                        count
+                            .visitors
+                            .exact()
+                            .map_or_else(String::new, |n| n.to_string()),
                     ])
                 })
                 .collect();
@@ -684,6 +698,7 @@ pub async fn cells(
                 "features": features,
                 "suppressed_cells": hidden.len(),
                 "min_visitors": minimum,
+                "visitors_counted": resolution > store_stats::ROLLUP_RESOLUTION,
                 "resolution": resolution,
                 "from": utc_time(from),
                 "to": utc_time(to),
@@ -717,7 +732,7 @@ fn cell_feature(name: &str, count: &CellCount, resolution: u8) -> Option<serde_j
             "cell": name,
             "resolution": resolution,
             "checkins": count.checkins,
-            "unique_visitors": count.unique_visitors,
+            "unique_visitors": count.visitors.exact(),
         },
     }))
 }

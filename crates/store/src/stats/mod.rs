@@ -1,6 +1,7 @@
-//! Statistics for operators, computed from the check-ins themselves: a venue's visits, the
-//! busiest venues in a circle, check-ins per H3 cell and the service's overview. Queries
-//! return counts (or opaque visitor numbers to count in memory), never people.
+//! Statistics for operators: a venue's visits, the busiest venues in a circle, check-ins per
+//! H3 cell and the service's overview. Most are computed from the check-ins themselves; the
+//! overview and the coarse cells read rollups the database's triggers keep. Queries return
+//! counts (or opaque visitor numbers to count in memory), never people.
 
 use chrono::{DateTime, TimeDelta, Utc};
 use diesel::dsl::{count, count_star, sql};
@@ -9,12 +10,15 @@ use diesel::sql_types::{BigInt, Nullable};
 use vicinity_domain::stats::Visit;
 use vicinity_domain::{VenueId, Visibility};
 use vicinity_geo::Point;
-use vicinity_geo::hexagon::{BoundingBox, parent_masks};
 
-use crate::schema::{checkin_slots, checkins, presence, user_activity, users, venues};
+use crate::schema::{checkin_slots, checkins, presence, user_activity, users};
 use crate::time::{from_micros, to_micros};
 use crate::venues::{Venue, category_with_descendants, in_circle};
 use crate::{DbConnection, StoreError};
+
+mod cells;
+
+pub use cells::{CellCount, ROLLUP_RESOLUTION, Visitors, cell_counts, visitor_bit, whole_days};
 
 /// Runs `work` as one read transaction; on PostgreSQL without JIT compilation, which costs
 /// these short aggregates more than it saves (up to a few seconds for the overview's
@@ -157,63 +161,6 @@ pub fn top_venues(
     });
     ranked.truncate(query.limit);
     Ok(ranked)
-}
-
-/// Check-ins in one H3 cell.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct CellCount {
-    /// The cell's id (as stored: an H3 index in a BIGINT).
-    pub cell: i64,
-    pub checkins: u64,
-    pub unique_visitors: u64,
-}
-
-/// Check-ins in `[from, to)` at venues inside `bbox`, per H3 cell of the venues at
-/// `resolution` (0–10), in cell order. Cells nobody checked in are absent.
-pub fn cell_counts(
-    conn: &mut DbConnection,
-    resolution: u8,
-    bbox: &BoundingBox,
-    from: DateTime<Utc>,
-    to: DateTime<Utc>,
-) -> Result<Vec<CellCount>, StoreError> {
-    let (clear, set) = parent_masks(resolution)
-        .ok_or_else(|| StoreError::Corrupt(format!("no cells at resolution {resolution}")))?;
-    // Both databases have `&` and `|` on 64-bit integers; the masks are our own numbers.
-    let parent = format!("((venues.cell & ({clear})) | ({set}))");
-    let mut sql_query = checkins::table
-        .inner_join(venues::table)
-        .filter(checkins::created_at.ge(to_micros(from)))
-        .filter(checkins::created_at.lt(to_micros(to)))
-        .filter(venues::lat.between(bbox.min_lat, bbox.max_lat))
-        .group_by(sql::<BigInt>(&parent))
-        .select((
-            sql::<BigInt>(&parent),
-            count_star(),
-            count(checkins::user_id).aggregate_distinct(),
-        ))
-        .into_boxed();
-    let spans = bbox.lng_spans();
-    sql_query = match spans.as_slice() {
-        [(west, east)] => sql_query.filter(venues::lng.between(*west, *east)),
-        [(w1, e1), (w2, e2)] => sql_query.filter(
-            venues::lng
-                .between(*w1, *e1)
-                .or(venues::lng.between(*w2, *e2)),
-        ),
-        _ => return Ok(Vec::new()),
-    };
-    let mut counts: Vec<CellCount> = sql_query
-        .load::<(i64, i64, i64)>(conn)?
-        .into_iter()
-        .map(|(cell, checkins, visitors)| CellCount {
-            cell,
-            checkins: u64::try_from(checkins).unwrap_or(0),
-            unique_visitors: u64::try_from(visitors).unwrap_or(0),
-        })
-        .collect();
-    counts.sort_by_key(|count| count.cell);
-    Ok(counts)
 }
 
 /// The service at a glance.

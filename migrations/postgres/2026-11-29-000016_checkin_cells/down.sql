@@ -1,0 +1,13 @@
+DROP FUNCTION stats_rollups_rebuild();
+DROP TRIGGER checkin_cells_venue_deleted ON venues;
+DROP TRIGGER checkin_cells_venue_moved ON venues;
+DROP TRIGGER checkin_cells_moved ON checkins;
+DROP TRIGGER checkin_cells_removed ON checkins;
+DROP TRIGGER checkin_cells_added ON checkins;
+DROP FUNCTION checkin_cells_venue_deleted();
+DROP FUNCTION checkin_cells_venue_moved();
+DROP FUNCTION checkin_cells_moved();
+DROP FUNCTION checkin_cells_removed();
+DROP FUNCTION checkin_cells_added();
+DROP FUNCTION checkin_cells_recount(BIGINT[], BIGINT[]);
+DROP TABLE checkin_cells;
