@@ -142,6 +142,14 @@ async fn malformed_forged_and_misdirected_tokens_are_refused(backend: Backend) {
             ),
             "wrong issuer",
         ),
+        (
+            sign(&app, &with(&claims, "nbf", json!(now + 3600)), "at+jwt"),
+            "not valid yet",
+        ),
+        (
+            sign(&app, &with(&claims, "iat", json!(now + 3600)), "at+jwt"),
+            "issued in the future",
+        ),
         (sign(&app, &claims, "JWT"), "not an access token type"),
         (sign_with_kid(&app, &claims, "at+jwt", None), "no key id"),
         (

@@ -1,7 +1,8 @@
 //! Access tokens: short-lived JWTs per RFC 9068 (`typ: at+jwt`), signed with EdDSA.
 //!
 //! Verification pins the algorithm, requires `iss`, `aud`, `sub`, `exp` and `iat`, checks the
-//! header type and key id, and only then reads the claims.
+//! header type and key id, refuses a token not valid yet (`nbf`) or issued in the future
+//! (`iat`, beyond the clock leeway), and only then reads the claims.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -112,6 +113,7 @@ impl AccessTokens {
         validation.set_audience(&[&audience]);
         validation.set_required_spec_claims(&["exp", "iat", "iss", "aud", "sub"]);
         validation.leeway = 30;
+        validation.validate_nbf = true;
         let stamp = keys.path().and_then(key_stamp);
         Self {
             keys: Arc::new(RwLock::new(keys)),
@@ -311,6 +313,10 @@ impl AccessTokens {
                 }
             })?;
         let claims = data.claims;
+        let leeway = i64::try_from(self.validation.leeway).unwrap_or(0);
+        if claims.iat > Utc::now().timestamp().saturating_add(leeway) {
+            return Err(TokenRejection::Invalid);
+        }
         // A client acting for itself is its own subject; anything else names a person.
         let user_id = if claims.sub == claims.client_id {
             None
