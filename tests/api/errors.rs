@@ -104,20 +104,30 @@ async fn unknown_routes_and_methods_get_the_envelope(backend: Backend) {
         (status, code.as_str()),
         (StatusCode::NOT_FOUND, "not_found")
     );
-    let (status, code, _) =
-        error_code(app.client.put(app.url("/v1/me")).send().await.unwrap()).await;
+    // A 405 lists what the resource does answer (RFC 9110 §15.5.6), from the route table.
+    let response = app.client.put(app.url("/v1/me")).send().await.unwrap();
+    assert_eq!(response.headers()["allow"], "GET, PATCH, DELETE");
+    let (status, code, _) = error_code(response).await;
     assert_eq!(
         (status, code.as_str()),
         (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed")
     );
-    let (status, code, _) = error_code(
-        app.client
-            .get(app.url("/v1/auth/register"))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let response = app
+        .client
+        .request(reqwest::Method::TRACE, app.url("/healthz"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(response.headers()["allow"], "GET");
+    let response = app
+        .client
+        .get(app.url("/v1/auth/register"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.headers()["allow"], "POST");
+    let (status, code, _) = error_code(response).await;
     assert_eq!(
         (status, code.as_str()),
         (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed")

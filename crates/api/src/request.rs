@@ -5,6 +5,7 @@ use std::time::Instant;
 
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::middleware::Next;
 use actix_web::web;
@@ -91,6 +92,12 @@ pub async fn request_context(
     if needs_envelope(&res) {
         let replacement = ApiError::from_status(res.status()).to_response(request_id.clone());
         res = res.into_response(replacement);
+    }
+    if res.status() == StatusCode::METHOD_NOT_ALLOWED
+        && let Some(pattern) = res.request().app_data::<RoutePattern>().copied()
+        && let Ok(allow) = HeaderValue::from_str(&crate::routes::allowed_methods(pattern.0))
+    {
+        res.headers_mut().insert(header::ALLOW, allow);
     }
     let headers = res.headers_mut();
     if let Ok(value) = HeaderValue::from_str(&request_id) {

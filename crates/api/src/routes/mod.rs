@@ -30,6 +30,17 @@ pub(crate) fn no_store(mut response: HttpResponseBuilder) -> HttpResponseBuilder
 #[derive(Debug, Clone, Copy)]
 pub struct RoutePattern(pub &'static str);
 
+/// The methods the route with `pattern` answers, as an `Allow` header lists them (RFC 9110
+/// §10.2.1): what a 405 from that route must carry.
+pub fn allowed_methods(pattern: &str) -> String {
+    ROUTES
+        .iter()
+        .filter(|(_, path)| *path == pattern)
+        .map(|(method, _)| method.to_ascii_uppercase())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// Every route: its path, then each method with its handler, in registration order (a
 /// literal path before a parameter that would match it). This one list registers the routes
 /// and is what tests walk to check that each has a documented scope decision.
