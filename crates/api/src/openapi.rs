@@ -57,6 +57,44 @@ impl Modify for BearerAuth {
     }
 }
 
+/// Every operation that reads a body also answers 415 when the body comes without its
+/// declared `Content-Type` (the framework's extractors refuse it before the handler runs), so
+/// the document says so once here rather than in each handler's list.
+struct BodyErrors;
+
+impl Modify for BodyErrors {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+        let unsupported = ResponseBuilder::new()
+            .description("The body is not sent with the `Content-Type` this operation reads")
+            .content(
+                "application/json",
+                ContentBuilder::new()
+                    .schema(Some(Ref::from_schema_name("ErrorEnvelope")))
+                    .build(),
+            )
+            .build();
+        for item in openapi.paths.paths.values_mut() {
+            let operations = [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.patch,
+            ];
+            for operation in operations.into_iter().flatten() {
+                if operation.request_body.is_some() {
+                    operation
+                        .responses
+                        .responses
+                        .entry("415".to_owned())
+                        .or_insert_with(|| unsupported.clone().into());
+                }
+            }
+        }
+    }
+}
+
 #[derive(OpenApi)]
 #[openapi(
     info(
@@ -136,7 +174,7 @@ impl Modify for BearerAuth {
         ops::openapi,
     ),
     components(schemas(ErrorEnvelope, ErrorBody, ErrorDetail)),
-    modifiers(&BearerAuth),
+    modifiers(&BearerAuth, &BodyErrors),
     tags(
         (name = "accounts", description = "Registration and sign-in for Vicinity's own apps"),
         (name = "people", description = "Profiles and privacy settings"),

@@ -386,7 +386,7 @@ const USERS_MAX_LIMIT: usize = 200;
     security(("bearer" = ["admin"]), ("app" = ["admin"])),
     params(
         ("q" = Option<String>, Query, description = "Start of a username, email or display name (case-insensitive)"),
-        ("limit" = Option<usize>, Query, description = "1–200, default 50"),
+        ("limit" = Option<usize>, Query, minimum = 1, maximum = 200, description = "1–200, default 50"),
         ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page"),
     ),
     responses(

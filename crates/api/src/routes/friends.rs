@@ -77,6 +77,7 @@ pub struct FriendRequestStatus {
 #[expect(dead_code, reason = "describes the parameters in openapi.yaml only")]
 pub struct ListParams {
     /// 1 to 100 (default 50).
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<usize>,
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
@@ -90,6 +91,7 @@ pub struct RequestListParams {
     /// `incoming` (default: requests others sent you) or `outgoing` (requests you sent).
     pub direction: Option<String>,
     /// 1 to 100 (default 50).
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<usize>,
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
@@ -105,6 +107,7 @@ pub struct UserSearchParams {
     #[param(example = "ada")]
     pub q: String,
     /// 1 to 100 (default 50).
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<usize>,
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,

@@ -44,7 +44,7 @@ pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError
 /// This document.
 #[utoipa::path(get, path = "/openapi.yaml", tag = "operations", security(()),
     responses((status = 200, description = "The OpenAPI 3.1 document", content_type = "application/yaml",
-        body = String)))]
+        body = Object)))]
 pub async fn openapi(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("application/yaml")

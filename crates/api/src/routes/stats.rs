@@ -428,7 +428,7 @@ pub struct TopVenues {
         ("to" = Option<String>, Query, description = "End (exclusive), as `from`; default now"),
         ("tz" = Option<String>, Query, description = "IANA time zone for date-only `from`/`to`; default `UTC`"),
         ("category" = Option<String>, Query, description = "A category id: it and every category below it"),
-        ("limit" = Option<usize>, Query, description = "1–100, default 20"),
+        ("limit" = Option<usize>, Query, minimum = 1, maximum = 100, description = "1–100, default 20"),
         ("format" = Option<String>, Query, description = "`json` (default) or `csv`; overrides `Accept`"),
     ),
     responses(

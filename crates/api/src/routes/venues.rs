@@ -499,7 +499,7 @@ pub struct SearchParams {
     #[param(example = "food")]
     pub category: Option<String>,
     /// Results per page, 1 to 50 (default 20).
-    #[param(example = 20)]
+    #[param(example = 20, minimum = 1, maximum = 50)]
     pub limit: Option<usize>,
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
