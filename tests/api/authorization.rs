@@ -945,6 +945,20 @@ async fn people_see_and_withdraw_the_apps_they_authorized(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    // Vicinity's own app is not one she authorized: withdrawing it is a 404, not a sign-out
+    // of every device (schemathesis found it signing her out).
+    let response = app
+        .client
+        .delete(app.url("/v1/me/apps/vicinity"))
+        .bearer_auth(&ada.access_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    assert_eq!(
+        app.get("/v1/me", &ada.access_token).await.status(),
+        StatusCode::OK
+    );
 
     let response = app
         .client
