@@ -12,7 +12,7 @@ use vicinity_domain::UserId;
 use vicinity_store::stats::{ROLLUP_RESOLUTION, visitor_bit};
 
 use crate::helpers::{
-    Backend, Session, TestApp, claims_of, client_credentials_token, send, sign_with_kid,
+    Backend, TestApp, add_venue, claims_of, client_credentials_token, send, sign_with_kid,
 };
 use crate::on_both_backends;
 
@@ -140,25 +140,6 @@ fn rfc3339(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
 }
 
-async fn venue(app: &TestApp, who: &Session, i: usize, (lat, lng): (f64, f64)) -> String {
-    let response = send(
-        app,
-        Method::POST,
-        "/v1/venues",
-        who,
-        Some(
-            json!({"name": format!("Place {i}"), "category_id": "coffee",
-            "allow_duplicate": true, "location": {"lat": lat, "lng": lng}}),
-        ),
-    )
-    .await;
-    assert_eq!(response.status(), StatusCode::CREATED);
-    response.json::<Value>().await.unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned()
-}
-
 async fn coarse_cells_follow_check_ins_deletions_and_moved_venues(backend: Backend) {
     let app = TestApp::spawn_with(backend, |config| {
         config.stats_min_visitors = MIN_VISITORS;
@@ -183,7 +164,7 @@ async fn coarse_cells_follow_check_ins_deletions_and_moved_venues(backend: Backe
     ];
     let mut venues = Vec::new();
     for (i, place) in places.iter().enumerate() {
-        venues.push(venue(&app, &people[0], i, *place).await);
+        venues.push(add_venue(&app, &people[0], &format!("Place {i}"), *place).await);
     }
 
     // Four check-ins each over the last five days (queued offline, oldest first) at the first

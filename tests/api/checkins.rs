@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 use vicinity_geo::Point;
 
 use crate::helpers::{
-    Backend, Session, TestApp, befriend, error_code, error_fields, put_location, send,
+    Backend, Session, TestApp, add_venue, befriend, error_code, error_fields, put_location, send,
 };
 use crate::on_both_backends;
 
@@ -27,17 +27,6 @@ const VENUE_AT: (f64, f64) = (40.7580, -73.9855);
 
 fn venue_point() -> Point {
     Point::new(VENUE_AT.0, VENUE_AT.1).unwrap()
-}
-
-async fn add_venue(app: &TestApp, who: &Session) -> String {
-    let body = json!({"name": "Blue Bottle", "category_id": "coffee",
-        "location": {"lat": VENUE_AT.0, "lng": VENUE_AT.1}, "allow_duplicate": true});
-    let response = send(app, Method::POST, "/v1/venues", who, Some(body)).await;
-    assert_eq!(response.status(), StatusCode::CREATED);
-    response.json::<Value>().await.unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned()
 }
 
 fn checkin_body(venue: &str, visibility: &str) -> Value {
@@ -72,7 +61,7 @@ async fn a_check_in_answers_with_friends_nearby_and_sets_presence(backend: Backe
     let ada = app.register("ada").await;
     let bob = app.register("bob").await;
     befriend(&app, &ada, &bob).await;
-    let venue = add_venue(&app, &ada).await;
+    let venue = add_venue(&app, &ada, "Blue Bottle", VENUE_AT).await;
     let near = venue_point().destination(180.0, 300.0);
     let body = json!({"location": {"lat": near.lat(), "lng": near.lng()}});
     assert_eq!(
@@ -159,7 +148,7 @@ async fn each_visibility_shows_to_exactly_the_right_people(backend: Backend) {
             .status(),
         StatusCode::NO_CONTENT
     );
-    let venue = add_venue(&app, &owner).await;
+    let venue = add_venue(&app, &owner, "Blue Bottle", VENUE_AT).await;
 
     for visibility in ["public", "friends", "private"] {
         let created = check_in(&app, &owner, &venue, visibility).await;
@@ -209,7 +198,7 @@ async fn each_visibility_shows_to_exactly_the_right_people(backend: Backend) {
 async fn an_idempotency_key_makes_retries_safe_even_when_concurrent(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let ada = app.register("ada").await;
-    let venue = add_venue(&app, &ada).await;
+    let venue = add_venue(&app, &ada, "Blue Bottle", VENUE_AT).await;
     let post = |key: &str, body: Value| {
         app.client
             .post(app.url("/v1/checkins"))
@@ -270,7 +259,7 @@ async fn an_idempotency_key_makes_retries_safe_even_when_concurrent(backend: Bac
 async fn bad_check_ins_are_refused_and_write_nothing(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let ada = app.register("ada").await;
-    let venue = add_venue(&app, &ada).await;
+    let venue = add_venue(&app, &ada, "Blue Bottle", VENUE_AT).await;
     let with = |field: &str, value: Value| {
         let mut body = checkin_body(&venue, "friends");
         body[field] = value;
@@ -367,7 +356,7 @@ async fn bad_check_ins_are_refused_and_write_nothing(backend: Backend) {
 async fn offline_check_ins_are_kept_without_moving_presence(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let ada = app.register("ada").await;
-    let venue = add_venue(&app, &ada).await;
+    let venue = add_venue(&app, &ada, "Blue Bottle", VENUE_AT).await;
     let mut body = checkin_body(&venue, "friends");
     let two_days_ago = chrono::Utc::now() - chrono::Duration::days(2);
     body["created_at"] = json!(two_days_ago.to_rfc3339());
@@ -399,7 +388,7 @@ async fn only_the_owner_deletes_a_check_in(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let ada = app.register("ada").await;
     let bob = app.register("bob").await;
-    let venue = add_venue(&app, &ada).await;
+    let venue = add_venue(&app, &ada, "Blue Bottle", VENUE_AT).await;
     let created = check_in(&app, &ada, &venue, "public").await;
     let path = format!(
         "/v1/checkins/{}",
@@ -449,7 +438,7 @@ async fn feeds_lists_here_now_and_nearby_honour_visibility_and_blocks(backend: B
             .status(),
         StatusCode::NO_CONTENT
     );
-    let venue = add_venue(&app, &owner).await;
+    let venue = add_venue(&app, &owner, "Blue Bottle", VENUE_AT).await;
     let near = venue_point().destination(90.0, 150.0);
     for who in [&friend, &stranger, &blocked, &blocker] {
         let body = json!({"location": {"lat": near.lat(), "lng": near.lng()}});
@@ -601,7 +590,7 @@ async fn the_access_log_and_the_export_tell_a_person_everything(backend: Backend
     let ada = app.register("ada").await;
     let bob = app.register("bob").await;
     befriend(&app, &ada, &bob).await;
-    let venue = add_venue(&app, &ada).await;
+    let venue = add_venue(&app, &ada, "Blue Bottle", VENUE_AT).await;
     let near = venue_point().destination(0.0, 250.0);
     let body = json!({"location": {"lat": near.lat(), "lng": near.lng()}});
     assert_eq!(
@@ -724,7 +713,7 @@ async fn people_checking_in_at_once_each_get_their_own_answer(backend: Backend) 
     for pair in people.windows(2) {
         befriend(&app, &pair[0], &pair[1]).await;
     }
-    let venue = add_venue(&app, &people[0]).await;
+    let venue = add_venue(&app, &people[0], "Blue Bottle", VENUE_AT).await;
     for who in &people {
         assert_eq!(
             put_location(&app, who, venue_point()).await.status(),

@@ -408,3 +408,15 @@ pub async fn client_credentials_token(app: &TestApp, scopes: &str) -> String {
         .unwrap()
         .to_owned()
 }
+
+/// Adds a coffee place at `(lat, lng)` as `who`, skipping the duplicate check; its id.
+pub async fn add_venue(app: &TestApp, who: &Session, name: &str, (lat, lng): (f64, f64)) -> String {
+    let body = json!({"name": name, "category_id": "coffee", "allow_duplicate": true,
+        "location": {"lat": lat, "lng": lng}});
+    let response = send(app, reqwest::Method::POST, "/v1/venues", who, Some(body)).await;
+    assert_eq!(response.status(), StatusCode::CREATED, "adding {name}");
+    response.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}

@@ -9,7 +9,8 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    Backend, Session, TestApp, claims_of, client_credentials_token, error_code, send, sign_with_kid,
+    Backend, TestApp, add_venue, claims_of, client_credentials_token, error_code, send,
+    sign_with_kid,
 };
 use crate::on_both_backends;
 
@@ -26,25 +27,6 @@ struct Made {
     venue: String,
     at: DateTime<Utc>,
     visibility: String,
-}
-
-async fn venue(app: &TestApp, who: &Session, name: &str, lat: f64, lng: f64) -> String {
-    let response = send(
-        app,
-        Method::POST,
-        "/v1/venues",
-        who,
-        Some(
-            json!({"name": name, "category_id": "coffee", "allow_duplicate": true,
-            "location": {"lat": lat, "lng": lng}}),
-        ),
-    )
-    .await;
-    assert_eq!(response.status(), StatusCode::CREATED);
-    response.json::<Value>().await.unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned()
 }
 
 async fn csv_rows(app: &TestApp, path: &str, token: &str) -> Vec<HashMap<String, String>> {
@@ -128,7 +110,7 @@ async fn stats_equal_counts_computed_from_the_raw_check_ins(backend: Backend) {
     ];
     let mut venues = Vec::new();
     for (i, (lat, lng)) in places.iter().enumerate() {
-        venues.push(venue(&app, founder, &format!("Venue {i}"), *lat, *lng).await);
+        venues.push(add_venue(&app, founder, &format!("Venue {i}"), (*lat, *lng)).await);
     }
 
     // Each person checks in four times in Midtown over the last six days (queued offline,
