@@ -937,37 +937,29 @@ async fn people_see_and_withdraw_the_apps_they_authorized(backend: Backend) {
         StatusCode::FORBIDDEN
     );
     let path = format!("/v1/me/apps/{client_id}");
-    let response = app
-        .client
-        .delete(app.url(&path))
-        .bearer_auth(app_access)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    let withdraw = |path: String, token: String| {
+        let request = app.client.delete(app.url(&path)).bearer_auth(token);
+        async move { request.send().await.unwrap().status() }
+    };
+    assert_eq!(
+        withdraw(path.clone(), app_access.to_owned()).await,
+        StatusCode::FORBIDDEN
+    );
     // Vicinity's own app is not one she authorized: withdrawing it is a 404, not a sign-out
     // of every device (schemathesis found it signing her out).
-    let response = app
-        .client
-        .delete(app.url("/v1/me/apps/vicinity"))
-        .bearer_auth(&ada.access_token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    assert_eq!(
+        withdraw("/v1/me/apps/vicinity".into(), ada.access_token.clone()).await,
+        StatusCode::NOT_FOUND
+    );
     assert_eq!(
         app.get("/v1/me", &ada.access_token).await.status(),
         StatusCode::OK
     );
 
-    let response = app
-        .client
-        .delete(app.url(&path))
-        .bearer_auth(&ada.access_token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        withdraw(path.clone(), ada.access_token.clone()).await,
+        StatusCode::NO_CONTENT
+    );
     assert_eq!(
         app.get("/v1/me", app_access).await.status(),
         StatusCode::UNAUTHORIZED
@@ -977,14 +969,10 @@ async fn people_see_and_withdraw_the_apps_they_authorized(backend: Backend) {
     assert_eq!(refused["error"], "invalid_grant");
     let apps = app.get_json("/v1/me/apps", &ada.access_token).await;
     assert_eq!(apps["items"], serde_json::json!([]));
-    let response = app
-        .client
-        .delete(app.url(&path))
-        .bearer_auth(&ada.access_token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    assert_eq!(
+        withdraw(path, ada.access_token.clone()).await,
+        StatusCode::NOT_FOUND
+    );
     // Her own login is untouched, and the app must ask again.
     assert_eq!(
         app.get("/v1/me", &ada.access_token).await.status(),
