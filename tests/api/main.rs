@@ -24,6 +24,7 @@ mod me;
 mod operations;
 mod presence;
 mod scopes;
+mod slow_clients;
 mod stats;
 mod stream;
 mod tokens;

@@ -2,6 +2,7 @@
 
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
+use std::time::Duration;
 
 use actix_web::dev::{Server, ServerHandle};
 use actix_web::middleware::from_fn;
@@ -23,6 +24,12 @@ use crate::limits::request_limits;
 use crate::openapi::openapi_yaml;
 use crate::request::request_context;
 use crate::routes;
+
+/// How long a client has, once connected, to send a request's head.
+pub const CLIENT_REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How long an idle keep-alive connection stays open.
+pub const KEEP_ALIVE: Duration = Duration::from_secs(5);
 
 /// What every handler may use; one instance shared by all workers.
 pub struct AppState {
@@ -158,6 +165,12 @@ impl Application {
                 .default_service(web::to(unknown_route))
         })
         .shutdown_timeout(config.shutdown_timeout.as_secs())
+        // Slow and idle clients cost a connection each and nothing more: a request head must
+        // arrive within 5 s of connecting, an idle keep-alive connection closes after 5 s, and
+        // handlers only run once their head is in (tests/api/slow_clients.rs).
+        .client_request_timeout(CLIENT_REQUEST_TIMEOUT)
+        .keep_alive(KEEP_ALIVE)
+        .client_disconnect_timeout(Duration::from_secs(1))
         // The binary installs its signal handlers before announcing itself, so a SIGTERM
         // right after start-up is a graceful stop too (`Application::handle`).
         .disable_signals();

@@ -15,7 +15,7 @@ mod request;
 mod routes;
 mod webhooks;
 
-pub use app::{Application, StreamCloser};
+pub use app::{Application, CLIENT_REQUEST_TIMEOUT, KEEP_ALIVE, StreamCloser};
 pub use auth::keys::{KeyError, SigningKeys};
 pub use config::{ApiConfig, LoginThrottleConfig, RateLimit, WebhookConfig};
 pub use error::ApiError;
