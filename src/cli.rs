@@ -384,16 +384,17 @@ fn announce(text: &str) {
 }
 
 fn serve(settings: &Settings) -> Result<(), CliError> {
-    let store = connect(settings)?;
-    let applied = store.migrate()?;
-    if !applied.is_empty() {
-        tracing::info!(migrations = applied.len(), "database migrated");
-    }
+    // The key first: a server that cannot sign must not have touched the database.
     let key_file = settings.signing_key_file();
     let allow_create = settings.environment == Environment::Development;
     let (keys, created) = SigningKeys::load_or_create(&key_file, allow_create)?;
     if created {
         tracing::info!(path = %key_file.display(), "generated a new signing key");
+    }
+    let store = connect(settings)?;
+    let applied = store.migrate()?;
+    if !applied.is_empty() {
+        tracing::info!(migrations = applied.len(), "database migrated");
     }
     let config = settings.api_config();
     let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -186,7 +186,12 @@ async fn production_mode_requires_an_existing_signing_key() {
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("vicinity keygen"), "{stderr}");
-    assert!(!data_dir.path().join("signing-key.pem").exists());
+    // Refused before anything was written: no key, and no database created or migrated.
+    let left: Vec<_> = std::fs::read_dir(data_dir.path())
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name())
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
 
     let key = data_dir.path().join("signing-key.pem");
     let mut keygen = vicinity(data_dir.path(), None);
