@@ -623,25 +623,21 @@ pub async fn cells(
         );
         return Err(errors.into());
     }
-    let (from, to) = if resolution > store_stats::ROLLUP_RESOLUTION {
-        (window.from(), window.to())
-    } else {
-        store_stats::whole_days(window.from(), window.to())
+    let query = store_stats::CellsQuery {
+        resolution,
+        bbox,
+        from: window.from(),
+        to: window.to(),
+        min_visitors: state.config.stats_min_visitors,
     };
     let counts = state
         .store
-        .run(move |conn| {
-            store_stats::analytic(conn, |conn| {
-                store_stats::cell_counts(conn, resolution, &bbox, from, to)
-            })
-        })
+        .run(move |conn| store_stats::analytic(conn, |conn| store_stats::cell_counts(conn, &query)))
         .await?;
-    let minimum = state.config.stats_min_visitors;
-    let (shown, hidden): (Vec<CellCount>, Vec<CellCount>) = counts
-        .into_iter()
-        .partition(|count| count.visitors.at_least() >= minimum);
-    let named: Vec<(String, CellCount)> = shown
-        .into_iter()
+    let (from, to, minimum) = (counts.from, counts.to, query.min_visitors);
+    let named: Vec<(String, &CellCount)> = counts
+        .shown
+        .iter()
         .filter_map(|count| Some((cell_name(count.cell)?, count)))
         .collect();
     match format {
@@ -656,8 +652,7 @@ pub async fn cells(
                         lng.to_string(),
                         count.checkins.to_string(),
                         count
-                            .visitors
-                            .exact()
+                            .unique_visitors
                             .map_or_else(String::new, |n| n.to_string()),
                     ])
                 })
@@ -679,7 +674,7 @@ pub async fn cells(
                 "Check-ins per H3 cell (res {resolution}), {} to {}; cells with fewer than {minimum} visitors hidden ({})",
                 utc_time(from),
                 utc_time(to),
-                hidden.len()
+                counts.suppressed
             );
             Ok(HttpResponse::Ok()
                 .insert_header((
@@ -696,9 +691,9 @@ pub async fn cells(
             let body = serde_json::json!({
                 "type": "FeatureCollection",
                 "features": features,
-                "suppressed_cells": hidden.len(),
+                "suppressed_cells": counts.suppressed,
                 "min_visitors": minimum,
-                "visitors_counted": resolution > store_stats::ROLLUP_RESOLUTION,
+                "visitors_counted": counts.visitors_counted,
                 "resolution": resolution,
                 "from": utc_time(from),
                 "to": utc_time(to),
@@ -732,7 +727,7 @@ fn cell_feature(name: &str, count: &CellCount, resolution: u8) -> Option<serde_j
             "cell": name,
             "resolution": resolution,
             "checkins": count.checkins,
-            "unique_visitors": count.visitors.exact(),
+            "unique_visitors": count.unique_visitors,
         },
     }))
 }

@@ -30,62 +30,82 @@ pub fn visitor_bit(user_id: i64) -> usize {
     usize::try_from(bit).unwrap_or(0)
 }
 
-/// How many distinct people checked in at a cell.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Visitors {
-    /// Counted one by one.
-    Exact(u64),
-    /// At least this many (the bits set in the rollup's bitmap).
-    AtLeast(u64),
-}
-
-impl Visitors {
-    /// A number the true count is never below.
-    pub fn at_least(self) -> u64 {
-        match self {
-            Visitors::Exact(n) | Visitors::AtLeast(n) => n,
-        }
-    }
-
-    pub fn exact(self) -> Option<u64> {
-        match self {
-            Visitors::Exact(n) => Some(n),
-            Visitors::AtLeast(_) => None,
-        }
-    }
-}
-
 /// Check-ins in one H3 cell.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CellCount {
     /// The cell's id (as stored: an H3 index in a BIGINT).
     pub cell: i64,
     pub checkins: u64,
-    pub visitors: Visitors,
+    /// Distinct people, where they were counted one by one (resolutions 7–10).
+    pub unique_visitors: Option<u64>,
 }
 
-/// Check-ins in `[from, to)` at venues inside `bbox`, per H3 cell of the venues at
-/// `resolution` (0–10), in cell order. Cells nobody checked in are absent.
+/// Which check-ins to count per cell, and the fewest distinct visitors a cell needs to be
+/// shown.
+#[derive(Debug, Clone, Copy)]
+pub struct CellsQuery {
+    /// 0–10.
+    pub resolution: u8,
+    pub bbox: BoundingBox,
+    pub from: DateTime<Utc>,
+    pub to: DateTime<Utc>,
+    pub min_visitors: u64,
+}
+
+/// Check-ins per cell, the small cells left out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CellCounts {
+    /// The window counted: the one asked for, or at [`ROLLUP_RESOLUTION`] and coarser, the
+    /// whole UTC days covering it.
+    pub from: DateTime<Utc>,
+    pub to: DateTime<Utc>,
+    /// Whether [`CellCount::unique_visitors`] are counted (resolutions 7–10).
+    pub visitors_counted: bool,
+    /// The cells with at least the minimum of distinct visitors, in cell order.
+    pub shown: Vec<CellCount>,
+    /// How many cells had check-ins from fewer people and are left out.
+    pub suppressed: usize,
+}
+
+/// Check-ins at venues inside the box, per H3 cell of the venues at the query's resolution.
+/// Cells nobody checked in are absent; cells with fewer distinct visitors than the minimum
+/// are counted in `suppressed` only, so that an aggregate never points at one person.
 ///
-/// At [`ROLLUP_RESOLUTION`] or coarser the window widens to whole UTC days ([`whole_days`]),
-/// the box takes whole resolution-6 cells, those whose centre lies inside it, and the visitors
-/// are a lower bound ([`Visitors::AtLeast`]).
-pub fn cell_counts(
-    conn: &mut DbConnection,
-    resolution: u8,
-    bbox: &BoundingBox,
-    from: DateTime<Utc>,
-    to: DateTime<Utc>,
-) -> Result<Vec<CellCount>, StoreError> {
-    let (clear, set) = parent_masks(resolution)
+/// At [`ROLLUP_RESOLUTION`] or coarser the window widens to whole UTC days, the box takes
+/// whole resolution-6 cells, those whose centre lies inside it, and a cell is shown only when
+/// its visitor bitmap proves the minimum: its bits set never exceed the people behind them.
+pub fn cell_counts(conn: &mut DbConnection, query: &CellsQuery) -> Result<CellCounts, StoreError> {
+    let resolution = query.resolution;
+    let masks = parent_masks(resolution)
         .ok_or_else(|| StoreError::Corrupt(format!("no cells at resolution {resolution}")))?;
-    let mut counts = if resolution > ROLLUP_RESOLUTION {
-        exact_counts(conn, clear, set, bbox, from, to)?
+    let visitors_counted = resolution > ROLLUP_RESOLUTION;
+    let (from, to, counted) = if visitors_counted {
+        let counted = exact_counts(conn, masks, &query.bbox, query.from, query.to)?;
+        (query.from, query.to, counted)
     } else {
-        rolled_up_counts(conn, (clear, set), bbox, to_micros(from), to_micros(to))?
+        let (first, end) = day_span(to_micros(query.from), to_micros(query.to));
+        let start_of = |day: i64, or: DateTime<Utc>| {
+            DateTime::from_timestamp_micros(day.saturating_mul(DAY_MICROS)).unwrap_or(or)
+        };
+        let counted = rolled_up_counts(conn, masks, &query.bbox, first, end)?;
+        (
+            start_of(first, query.from),
+            start_of(end, query.to),
+            counted,
+        )
     };
-    counts.sort_by_key(|count| count.cell);
-    Ok(counts)
+    let (shown, hidden): (Vec<_>, Vec<_>) = counted
+        .into_iter()
+        .partition(|(_, visitors_at_least)| *visitors_at_least >= query.min_visitors);
+    let mut shown: Vec<CellCount> = shown.into_iter().map(|(count, _)| count).collect();
+    shown.sort_by_key(|count| count.cell);
+    Ok(CellCounts {
+        from,
+        to,
+        visitors_counted,
+        shown,
+        suppressed: hidden.len(),
+    })
 }
 
 /// The parent cell of a venue's stored cell, in SQL. Both databases have `&` and `|` on
@@ -94,14 +114,14 @@ fn parent_sql(clear: i64, set: i64) -> String {
     format!("((venues.cell & ({clear})) | ({set}))")
 }
 
+/// Each cell with its distinct visitors, counted from the check-ins.
 fn exact_counts(
     conn: &mut DbConnection,
-    clear: i64,
-    set: i64,
+    (clear, set): (i64, i64),
     bbox: &BoundingBox,
     from: DateTime<Utc>,
     to: DateTime<Utc>,
-) -> Result<Vec<CellCount>, StoreError> {
+) -> Result<Vec<(CellCount, u64)>, StoreError> {
     let parent = parent_sql(clear, set);
     let mut query = checkins::table
         .inner_join(venues::table)
@@ -127,10 +147,14 @@ fn exact_counts(
     Ok(query
         .load::<(i64, i64, i64)>(conn)?
         .into_iter()
-        .map(|(cell, checkins, visitors)| CellCount {
-            cell,
-            checkins: u64::try_from(checkins).unwrap_or(0),
-            visitors: Visitors::Exact(u64::try_from(visitors).unwrap_or(0)),
+        .map(|(cell, checkins, visitors)| {
+            let visitors = u64::try_from(visitors).unwrap_or(0);
+            let count = CellCount {
+                cell,
+                checkins: u64::try_from(checkins).unwrap_or(0),
+                unique_visitors: Some(visitors),
+            };
+            (count, visitors)
         })
         .collect())
 }
@@ -158,15 +182,6 @@ impl Tally {
     }
 }
 
-/// The window the rollup answers for `[from, to)`: widened to whole UTC days.
-pub fn whole_days(from: DateTime<Utc>, to: DateTime<Utc>) -> (DateTime<Utc>, DateTime<Utc>) {
-    let (first, end) = day_span(to_micros(from), to_micros(to));
-    let start_of = |day: i64, or: DateTime<Utc>| {
-        DateTime::from_timestamp_micros(day.saturating_mul(DAY_MICROS)).unwrap_or(or)
-    };
-    (start_of(first, from), start_of(end, to))
-}
-
 /// The UTC days `[first, end)` that cover `[from, to)` microseconds.
 fn day_span(from: i64, to: i64) -> (i64, i64) {
     let first = from.div_euclid(DAY_MICROS);
@@ -174,16 +189,15 @@ fn day_span(from: i64, to: i64) -> (i64, i64) {
     (first, end.max(first))
 }
 
-/// The rollup's rows for the UTC days covering the window; then the resolution-6 cells whose
-/// centre is in the box, merged into their parents.
+/// The rollup's rows for UTC days `[first_day, end_day)`; then the resolution-6 cells whose
+/// centre is in the box, merged into their parents, each with the bits its visitors set.
 fn rolled_up_counts(
     conn: &mut DbConnection,
     (clear, set): (i64, i64),
     bbox: &BoundingBox,
-    from: i64,
-    to: i64,
-) -> Result<Vec<CellCount>, StoreError> {
-    let (first_day, end_day) = day_span(from, to);
+    first_day: i64,
+    end_day: i64,
+) -> Result<Vec<(CellCount, u64)>, StoreError> {
     let mut tallies: HashMap<i64, Tally> = HashMap::new();
     for (cell, tally) in rollup_rows(conn, first_day, end_day)? {
         tallies.entry(cell).or_default().add(&tally);
@@ -197,10 +211,13 @@ fn rolled_up_counts(
     }
     Ok(parents
         .into_iter()
-        .map(|(cell, tally)| CellCount {
-            cell,
-            checkins: u64::try_from(tally.checkins).unwrap_or(0),
-            visitors: Visitors::AtLeast(tally.visitors_at_least()),
+        .map(|(cell, tally)| {
+            let count = CellCount {
+                cell,
+                checkins: u64::try_from(tally.checkins).unwrap_or(0),
+                unique_visitors: None,
+            };
+            (count, tally.visitors_at_least())
         })
         .collect())
 }

@@ -18,7 +18,7 @@ use crate::{DbConnection, StoreError};
 
 mod cells;
 
-pub use cells::{CellCount, ROLLUP_RESOLUTION, Visitors, cell_counts, visitor_bit, whole_days};
+pub use cells::{CellCount, CellCounts, CellsQuery, ROLLUP_RESOLUTION, cell_counts, visitor_bit};
 
 /// Runs `work` as one read transaction; on PostgreSQL without JIT compilation, which costs
 /// these short aggregates more than it saves (up to a few seconds for the overview's
