@@ -254,8 +254,9 @@ pub fn authorized_apps(
 }
 
 /// Withdraws `user_id`'s authorization of `client_id`: the consent is forgotten and every
-/// login of that app on their behalf is revoked. Returns false if there was nothing to
-/// withdraw.
+/// login of that app on their behalf is revoked. Returns false, revoking nothing, when the
+/// person never consented to the app: Vicinity's own app, whose logins are the person's own
+/// sign-ins, is no app they authorized.
 pub fn revoke_app(
     conn: &mut DbConnection,
     user_id: UserId,
@@ -266,13 +267,16 @@ pub fn revoke_app(
         let forgotten =
             diesel::delete(oauth_consents::table.find((user_id.raw(), client_id.as_str())))
                 .execute(conn)?;
+        if forgotten == 0 {
+            return Ok(false);
+        }
         let which = tokens::Logins {
             user: Some(user_id),
             client: Some(client_id.as_str()),
             carrying: None,
         };
-        let revoked = tokens::revoke_live(conn, which, "app authorization withdrawn", now)?;
-        Ok(forgotten > 0 || revoked > 0)
+        tokens::revoke_live(conn, which, "app authorization withdrawn", now)?;
+        Ok(true)
     })
 }
 

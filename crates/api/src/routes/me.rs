@@ -310,11 +310,6 @@ pub async fn revoke_app(
             "only Vicinity's own app can withdraw an app's authorization",
         ));
     }
-    // Vicinity's own app is no app a person authorized: withdrawing it would sign them out
-    // everywhere, which is what revoking their tokens (or deleting the account) is for.
-    if client_id.as_str() == crate::FIRST_PARTY_CLIENT_ID {
-        return Err(ApiError::not_found("you have not authorized this app"));
-    }
     let me = caller.user_id;
     let client_id = ClientId::from_trusted(client_id.into_inner().chars().take(100).collect());
     let logged = client_id.clone();
