@@ -9,7 +9,7 @@ use reqwest::header::{HeaderMap, LOCATION, SET_COOKIE};
 use serde_json::Value;
 use vicinity_domain::{ClientType, CodeChallenge, CodeVerifier};
 
-use crate::helpers::{Backend, Session, TestApp, claims_of, register_app, send};
+use crate::helpers::{Backend, Session, TestApp, claims_of, register_app, send, token_of_client};
 use crate::on_both_backends;
 
 on_both_backends!(
@@ -1339,26 +1339,8 @@ async fn an_administrator_registers_lists_and_deletes_apps_through_the_api(backe
     let (ops, ops_secret) =
         register_app(&app, ClientType::Confidential, &[], "admin checkins:read");
     let ops_secret = ops_secret.unwrap();
-    let token_for = |scope: &'static str| {
-        let (ops, ops_secret) = (ops.clone(), ops_secret.clone());
-        let app = &app;
-        async move {
-            let response = app
-                .client
-                .post(app.url("/oauth/token"))
-                .basic_auth(&ops, Some(&ops_secret))
-                .form(&[("grant_type", "client_credentials"), ("scope", scope)])
-                .send()
-                .await
-                .unwrap();
-            response.json::<Value>().await.unwrap()["access_token"]
-                .as_str()
-                .unwrap()
-                .to_owned()
-        }
-    };
-    let admin = token_for("admin").await;
-    let not_admin = token_for("checkins:read").await;
+    let admin = token_of_client(&app, &ops, &ops_secret, Some("admin")).await;
+    let not_admin = token_of_client(&app, &ops, &ops_secret, Some("checkins:read")).await;
     let create = |token: String, body: Value| {
         let app = &app;
         async move {

@@ -395,11 +395,18 @@ pub fn register_app(
 /// operator's tool, when `scopes` holds `admin`).
 pub async fn client_credentials_token(app: &TestApp, scopes: &str) -> String {
     let (id, secret) = register_app(app, vicinity_domain::ClientType::Confidential, &[], scopes);
+    token_of_client(app, &id, secret.as_deref().unwrap_or_default(), None).await
+}
+
+/// A confidential app's own client-credentials token, for `scope` (default: all it holds).
+pub async fn token_of_client(app: &TestApp, id: &str, secret: &str, scope: Option<&str>) -> String {
+    let mut form = vec![("grant_type", "client_credentials")];
+    form.extend(scope.map(|scope| ("scope", scope)));
     let response = app
         .client
         .post(app.url("/oauth/token"))
-        .basic_auth(&id, secret.as_deref())
-        .form(&[("grant_type", "client_credentials")])
+        .basic_auth(id, Some(secret))
+        .form(&form)
         .send()
         .await
         .unwrap();
