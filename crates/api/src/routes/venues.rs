@@ -16,7 +16,7 @@ use vicinity_store::venues::{
 };
 
 use crate::app::AppState;
-use crate::auth::{Caller, Scoped, scopes};
+use crate::auth::{AdminCaller, Caller, Scoped, scopes};
 use crate::error::{ApiError, ErrorBody, ErrorEnvelope, not_found_as};
 use crate::json::JsonBody;
 use crate::request::current_request_id;
@@ -456,7 +456,7 @@ pub async fn update_venue(
     path = "/v1/venues/{venue_id}",
     tag = "venues",
     params(("venue_id" = String, Path, description = "The venue's id", example = "ven_0f3kz9w2m4q8r")),
-    security(("bearer" = ["admin"])),
+    security(("bearer" = ["admin"]), ("app" = ["admin"])),
     responses(
         (status = 204, description = "Venue removed"),
         (status = 401, description = "Missing or invalid token", body = ErrorEnvelope),
@@ -465,7 +465,7 @@ pub async fn update_venue(
     )
 )]
 pub async fn delete_venue(
-    caller: Scoped<scopes::Admin>,
+    caller: AdminCaller,
     state: web::Data<AppState>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
@@ -475,7 +475,7 @@ pub async fn delete_venue(
         .run(move |conn| venues::delete(conn, id))
         .await
         .map_err(not_found_as("no such venue"))?;
-    tracing::info!(venue.id = %id, admin.id = %caller.user_id, "venue deleted");
+    tracing::info!(venue.id = %id, by = %caller.who, "venue deleted");
     Ok(HttpResponse::NoContent().finish())
 }
 
