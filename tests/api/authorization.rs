@@ -27,7 +27,7 @@ on_both_backends!(
 );
 
 const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk-and-some-more";
-const REDIRECT: &str = "http://127.0.0.1/callback";
+pub(crate) const REDIRECT: &str = "http://127.0.0.1/callback";
 
 fn challenge(verifier: &str) -> String {
     CodeChallenge::of(&CodeVerifier::parse(verifier).unwrap())
@@ -889,7 +889,7 @@ async fn an_apps_refresh_tokens_rotate_and_stay_with_the_app(backend: Backend) {
 }
 
 /// Exchanges a fresh code of `who` for `client_id`'s tokens (a public client).
-async fn app_tokens(
+pub(crate) async fn app_tokens(
     app: &TestApp,
     who: &Session,
     username: &str,

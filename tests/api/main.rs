@@ -10,6 +10,7 @@
 
 mod helpers;
 
+mod access_matrix;
 mod accounts;
 mod admin_cli;
 mod admin_users;

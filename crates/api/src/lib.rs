@@ -20,6 +20,7 @@ pub use auth::keys::{KeyError, SigningKeys};
 pub use config::{ApiConfig, LoginThrottleConfig, RateLimit, WebhookConfig};
 pub use error::ApiError;
 pub use openapi::{Access, openapi_yaml, route_access};
+pub use routes::ROUTES;
 
 /// The client id under which Vicinity's own apps obtain tokens through `/v1/auth/*`.
 pub const FIRST_PARTY_CLIENT_ID: &str = "vicinity";
