@@ -303,30 +303,27 @@ fn basic_credentials(http: &HttpRequest) -> Result<Option<(String, String)>, OAu
         error.challenge = true;
         error
     };
+    let credentials = value.to_str().ok().and_then(parse_basic);
+    credentials.ok_or_else(malformed).map(Some)
+}
+
+/// The client id and secret of an `Authorization: Basic …` header value.
+pub fn parse_basic(value: &str) -> Option<(String, String)> {
     let encoded = value
-        .to_str()
-        .ok()
-        .and_then(|v| {
-            v.strip_prefix("Basic ")
-                .or_else(|| v.strip_prefix("basic "))
-        })
-        .ok_or_else(malformed)?;
+        .strip_prefix("Basic ")
+        .or_else(|| value.strip_prefix("basic "))?;
     let decoded = base64::engine::general_purpose::STANDARD
         .decode(encoded.trim())
         .ok()
-        .and_then(|bytes| String::from_utf8(bytes).ok())
-        .ok_or_else(malformed)?;
-    let (id, secret) = decoded.split_once(':').ok_or_else(malformed)?;
+        .and_then(|bytes| String::from_utf8(bytes).ok())?;
+    let (id, secret) = decoded.split_once(':')?;
     let unescape = |part: &str| {
         serde_urlencoded::from_str::<Vec<(String, String)>>(&format!("v={part}"))
             .ok()
             .and_then(|mut pairs| pairs.pop())
             .map(|(_, value)| value)
     };
-    Ok(Some((
-        unescape(id).ok_or_else(malformed)?,
-        unescape(secret).ok_or_else(malformed)?,
-    )))
+    Some((unescape(id)?, unescape(secret)?))
 }
 
 /// Authenticates the caller of a token endpoint (RFC 6749 §2.3, §3.2.1).
