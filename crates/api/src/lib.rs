@@ -6,6 +6,8 @@ pub mod auth;
 mod config;
 mod cursor;
 mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 mod heatmap;
 mod json;
 mod limits;

@@ -46,14 +46,14 @@ const REQUEST_PARAMS: [&str; 7] = [
 ];
 
 /// Query or form parameters: values by name, and the names that were repeated.
-struct Params {
+pub(crate) struct Params {
     values: HashMap<String, String>,
     repeated: Vec<String>,
 }
 
 impl Params {
     /// RFC 6749 §3.1: an empty value counts as absent, and no parameter may be repeated.
-    fn parse(text: &[u8]) -> Option<Self> {
+    pub(crate) fn parse(text: &[u8]) -> Option<Self> {
         let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(text).ok()?;
         let mut values = HashMap::new();
         let mut repeated = Vec::new();
@@ -80,23 +80,45 @@ impl Params {
     fn is_repeated(&self, name: &str) -> bool {
         self.repeated.iter().any(|n| n == name)
     }
+
+    /// Takes the form's own fields out, leaving the authorization request it carries (whose
+    /// repeats are the only ones that matter).
+    pub(crate) fn take_form_fields(&mut self) -> FormFields {
+        let fields = FormFields {
+            csrf_token: self.values.remove("csrf_token"),
+            action: self.values.remove("action"),
+            username: self.values.remove("username"),
+            password: self.values.remove("password"),
+        };
+        self.repeated
+            .retain(|name| REQUEST_PARAMS.contains(&name.as_str()));
+        fields
+    }
+}
+
+/// The fields of the page's forms that are not part of the authorization request.
+pub(crate) struct FormFields {
+    pub(crate) csrf_token: Option<String>,
+    pub(crate) action: Option<String>,
+    pub(crate) username: Option<String>,
+    pub(crate) password: Option<String>,
 }
 
 /// A checked authorization request.
-struct AuthRequest {
+pub(crate) struct AuthRequest {
     client: Client,
     /// Where the answer goes.
-    redirect_uri: String,
+    pub(crate) redirect_uri: String,
     /// The `redirect_uri` parameter as sent, which the token request must repeat.
-    named_redirect: Option<String>,
-    scope: ScopeSet,
-    challenge: CodeChallenge,
+    pub(crate) named_redirect: Option<String>,
+    pub(crate) scope: ScopeSet,
+    pub(crate) challenge: CodeChallenge,
     code_challenge_method: &'static str,
-    state: Option<String>,
+    pub(crate) state: Option<String>,
 }
 
 /// Why a request cannot go on.
-enum Refusal {
+pub(crate) enum Refusal {
     /// The client or the redirect URI cannot be trusted: say so here, never redirect.
     Page(StatusCode, String),
     /// Tell the app, at its redirect URI (RFC 6749 §4.1.2.1).
@@ -118,6 +140,17 @@ impl From<StoreError> for Refusal {
 /// Checks an authorization request, in the order RFC 6749 §4.1.2.1 needs: the client and the
 /// redirect URI first, since until both are known good nothing may be sent anywhere.
 async fn check(state: &AppState, params: &Params) -> Result<AuthRequest, Refusal> {
+    let id = requested_client(params)?;
+    let client = match state.store.run(move |conn| clients::find(conn, &id)).await {
+        Ok(client) => client,
+        Err(StoreError::NotFound) => return Err(unknown_client()),
+        Err(other) => return Err(other.into()),
+    };
+    check_for(client, params)
+}
+
+/// The client a request names, if it names exactly one.
+pub(crate) fn requested_client(params: &Params) -> Result<ClientId, Refusal> {
     for name in ["client_id", "redirect_uri"] {
         if params.is_repeated(name) {
             return Err(Refusal::Page(
@@ -132,17 +165,20 @@ async fn check(state: &AppState, params: &Params) -> Result<AuthRequest, Refusal
             "The request does not say which app is asking (`client_id` is missing).".into(),
         ));
     };
-    let id = ClientId::from_trusted(client_id.chars().take(100).collect());
-    let client = match state.store.run(move |conn| clients::find(conn, &id)).await {
-        Ok(client) => client,
-        Err(StoreError::NotFound) => {
-            return Err(Refusal::Page(
-                StatusCode::BAD_REQUEST,
-                "No app is registered under this `client_id`.".into(),
-            ));
-        }
-        Err(other) => return Err(other.into()),
-    };
+    Ok(ClientId::from_trusted(
+        client_id.chars().take(100).collect(),
+    ))
+}
+
+pub(crate) fn unknown_client() -> Refusal {
+    Refusal::Page(
+        StatusCode::BAD_REQUEST,
+        "No app is registered under this `client_id`.".into(),
+    )
+}
+
+/// The rest of [`check`] once the client is found: nothing here needs the database.
+pub(crate) fn check_for(client: Client, params: &Params) -> Result<AuthRequest, Refusal> {
     let named_redirect = params.get("redirect_uri").map(str::to_owned);
     let redirect_uri = match &named_redirect {
         Some(named) => client
@@ -518,7 +554,7 @@ fn login_page(
 }
 
 /// The request's parameters and the CSRF token, as hidden form fields.
-fn hidden_fields(request: &AuthRequest, csrf: &str) -> String {
+pub(crate) fn hidden_fields(request: &AuthRequest, csrf: &str) -> String {
     let mut fields = String::new();
     let scope = request.scope.to_string();
     let values = [
@@ -707,14 +743,12 @@ pub async fn authorize_form(
     let Some(mut params) = Params::parse(&body) else {
         return error_page(StatusCode::BAD_REQUEST, "The form is unreadable.");
     };
-    // The form's own fields are not part of the authorization request.
-    let csrf_sent = params.values.remove("csrf_token");
-    let action = params.values.remove("action");
-    let username = params.values.remove("username");
-    let password = params.values.remove("password");
-    params
-        .repeated
-        .retain(|name| REQUEST_PARAMS.contains(&name.as_str()));
+    let FormFields {
+        csrf_token: csrf_sent,
+        action,
+        username,
+        password,
+    } = params.take_form_fields();
     let csrf_ok = match (cookie(&http, CSRF_COOKIE), csrf_sent.as_deref()) {
         (Some(expected), Some(sent)) => constant_time_eq(expected, sent),
         _ => false,
@@ -911,7 +945,7 @@ async fn logout(
 }
 
 /// The request again as a query string, for the page's own address.
-fn request_query(request: &AuthRequest) -> String {
+pub(crate) fn request_query(request: &AuthRequest) -> String {
     let scope = request.scope.to_string();
     let mut pairs = vec![
         ("response_type", "code"),

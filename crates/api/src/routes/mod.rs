@@ -10,7 +10,7 @@ pub mod me;
 pub mod oauth;
 pub mod ops;
 pub mod presence;
-mod query;
+pub(crate) mod query;
 pub mod stats;
 pub mod users;
 pub mod venues;

@@ -303,30 +303,32 @@ fn basic_credentials(http: &HttpRequest) -> Result<Option<(String, String)>, OAu
         error.challenge = true;
         error
     };
+    let credentials = value.to_str().ok().and_then(parse_basic);
+    credentials.ok_or_else(malformed).map(Some)
+}
+
+/// The client id and secret of an `Authorization: Basic …` header value.
+pub fn parse_basic(value: &str) -> Option<(String, String)> {
     let encoded = value
-        .to_str()
-        .ok()
-        .and_then(|v| {
-            v.strip_prefix("Basic ")
-                .or_else(|| v.strip_prefix("basic "))
-        })
-        .ok_or_else(malformed)?;
+        .strip_prefix("Basic ")
+        .or_else(|| value.strip_prefix("basic "))?;
     let decoded = base64::engine::general_purpose::STANDARD
         .decode(encoded.trim())
         .ok()
-        .and_then(|bytes| String::from_utf8(bytes).ok())
-        .ok_or_else(malformed)?;
-    let (id, secret) = decoded.split_once(':').ok_or_else(malformed)?;
+        .and_then(|bytes| String::from_utf8(bytes).ok())?;
+    let (id, secret) = decoded.split_once(':')?;
+    // Each part is form-urlencoded, so a raw `&` cannot be in it: read as a form, it would
+    // start another parameter, and the value after it would be taken for the whole part.
     let unescape = |part: &str| {
+        if part.contains('&') {
+            return None;
+        }
         serde_urlencoded::from_str::<Vec<(String, String)>>(&format!("v={part}"))
             .ok()
             .and_then(|mut pairs| pairs.pop())
             .map(|(_, value)| value)
     };
-    Ok(Some((
-        unescape(id).ok_or_else(malformed)?,
-        unescape(secret).ok_or_else(malformed)?,
-    )))
+    Some((unescape(id)?, unescape(secret)?))
 }
 
 /// Authenticates the caller of a token endpoint (RFC 6749 §2.3, §3.2.1).
@@ -864,4 +866,42 @@ pub async fn metadata(state: web::Data<AppState>) -> HttpResponse {
             "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
             "authorization_response_iss_parameter_supported": true,
         }))
+}
+
+#[cfg(test)]
+mod tests {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::STANDARD;
+
+    use super::parse_basic;
+
+    fn basic(credentials: &str) -> String {
+        format!("Basic {}", STANDARD.encode(credentials))
+    }
+
+    fn pair(id: &str, secret: &str) -> Option<(String, String)> {
+        Some((id.to_owned(), secret.to_owned()))
+    }
+
+    #[test]
+    fn basic_credentials_decode_each_part_on_its_own() {
+        assert_eq!(parse_basic(&basic("app_1:s3cret")), pair("app_1", "s3cret"));
+        assert_eq!(
+            parse_basic(&basic("app%3A1:s%26cret+%2B=")),
+            pair("app:1", "s&cret +=")
+        );
+        assert_eq!(parse_basic(&basic("app_1")), None);
+        assert_eq!(parse_basic("Bearer abc"), None);
+    }
+
+    /// Found by the `oauth_form` fuzz target: `a&v=b` was read as the client id `b`.
+    #[test]
+    fn a_raw_ampersand_in_basic_credentials_is_malformed() {
+        assert_eq!(parse_basic(&basic("a&v=b:s3cret")), None);
+        assert_eq!(parse_basic(&basic("app_1:x&v=y")), None);
+        assert_eq!(
+            parse_basic(&basic("app_1:x%26v%3Dy")),
+            pair("app_1", "x&v=y")
+        );
+    }
 }
