@@ -144,7 +144,10 @@ impl ResponseError for FormError {
 #[derive(Deserialize, ToSchema)]
 pub struct TokenRequest {
     /// `authorization_code`, `refresh_token` or `client_credentials`.
-    #[schema(example = "authorization_code")]
+    #[schema(
+        example = "authorization_code",
+        pattern = "^(authorization_code|refresh_token|client_credentials)$"
+    )]
     pub grant_type: String,
     /// `authorization_code`: the code from the redirect.
     pub code: Option<String>,
@@ -169,6 +172,7 @@ pub struct TokenRequest {
 #[derive(Deserialize, ToSchema)]
 pub struct TokenQuery {
     /// A refresh token or an access token (revoking either revokes its whole login).
+    #[schema(min_length = 1)]
     pub token: String,
     /// `refresh_token` or `access_token`; optional, the server recognises both kinds.
     #[expect(
@@ -753,7 +757,8 @@ impl IntrospectionResponse {
     responses(
         (status = 200, description = "The token's state", body = IntrospectionResponse),
         (status = 400, description = "`token` missing", body = OAuthErrorBody),
-        (status = 401, description = "The caller is not an authenticated confidential client", body = OAuthErrorBody),
+        (status = 401, description = "The caller is not an authenticated confidential client (decided before the form is read)", body = OAuthErrorBody,
+            headers(("WWW-Authenticate" = String, description = "`Basic` when no client credentials came, or HTTP Basic was tried"))),
     )
 )]
 pub async fn introspect(
