@@ -1088,10 +1088,31 @@ async fn revocation_and_introspection_answer_only_the_client_that_owns_the_token
             "invalid_client"
         );
     }
+    // Without client credentials the answer is 401 with the challenge that says how to
+    // authenticate, whatever the form holds: who asks is settled before what is asked.
+    for form in [vec![("token", access)], vec![], vec![("token", "")]] {
+        let response = app.post_form("/oauth/introspect", &form).await;
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{form:?}");
+        assert_eq!(
+            response.headers()["www-authenticate"],
+            "Basic realm=\"vicinity\"",
+            "{form:?}"
+        );
+        assert_eq!(
+            response.json::<Value>().await.unwrap()["error"],
+            "invalid_client"
+        );
+    }
+    // An authenticated client still hears that the token is missing.
     let response = app
-        .post_form("/oauth/introspect", &[("token", access)])
-        .await;
-    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+        .client
+        .post(app.url("/oauth/introspect"))
+        .basic_auth(&owner, Some(&owner_secret))
+        .form(&[("token", "")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
 
     // Revocation: only by the owner, authenticated.
     let response = ask("/oauth/revoke", refresh, &other, Some(&other_secret))

@@ -2,12 +2,13 @@
 # Contract fuzzing (issue 7): schemathesis runs every operation of the committed openapi.yaml
 # against a live server on SQLite with all of its checks (server errors, schema conformance,
 # status codes, negative data, ignored auth, unsupported methods, use after free, object-level
-# authorization between two people), a bounded number of examples per operation.
+# authorization between two people), a bounded number of examples per operation. Exits non-zero
+# on any failure.
 #
 #   tests/contract/run.sh                    # 10 examples per operation
 #   VICINITY_CONTRACT_EXAMPLES=100 tests/contract/run.sh
 #
-# Extra arguments go to `schemathesis run`.
+# Extra arguments go to every `schemathesis run`.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 examples="${VICINITY_CONTRACT_EXAMPLES:-10}"
@@ -15,7 +16,7 @@ binary=target/debug/vicinity
 [ -x "$binary" ] || cargo build --locked --quiet --bin vicinity
 venv=target/contract-venv
 "$venv/bin/python" -c '' 2>/dev/null || { rm -rf "$venv"; python3 -m venv "$venv"; }
-"$venv/bin/pip" install -q -r tests/contract/requirements.txt
+"$venv/bin/pip" install -q --disable-pip-version-check -r tests/contract/requirements.txt
 
 data="$(mktemp -d)"
 server=
@@ -33,56 +34,100 @@ server=$!
 for _ in $(seq 1 50); do curl -sf "$base/readyz" > /dev/null && break; sleep 0.2; done
 curl -sf "$base/readyz" > /dev/null || { cat "$data/server.log"; exit 1; }
 
-# Two people, friends, each with a venue and check-ins of every visibility, so that the
-# fuzzer has objects to read across accounts; and an administrator.
+json() { python3 -c 'import json, sys; print(json.load(sys.stdin)[sys.argv[1]])' "$1"; }
 password="contract fuzzing password"
 register() {
   curl -sf -X POST "$base/v1/auth/register" -H 'Content-Type: application/json' \
     -d "{\"username\":\"$1\",\"email\":\"$1@example.com\",\"password\":\"$password\",\"display_name\":\"$1\"}" |
-    python3 -c 'import json, sys; print(json.load(sys.stdin)["access_token"])'
+    json access_token
 }
-ada="$(register ada)"
-bob="$(register bob)"
 call() { curl -sf -X "$1" "$base$2" -H "Authorization: Bearer $3" -H 'Content-Type: application/json' ${4:+-d "$4"}; }
-bob_id="$(call GET /v1/me "$bob" | python3 -c 'import json, sys; print(json.load(sys.stdin)["id"])')"
-ada_id="$(call GET /v1/me "$ada" | python3 -c 'import json, sys; print(json.load(sys.stdin)["id"])')"
-call POST /v1/me/friend-requests "$ada" "{\"user_id\":\"$bob_id\"}" > /dev/null
-call POST "/v1/me/friend-requests/$ada_id/accept" "$bob" > /dev/null
-for who in ada bob; do
-  token="${!who}"
-  venue="$(call POST /v1/venues "$token" \
-    "{\"name\":\"$who's place\",\"category_id\":\"coffee\",\"allow_duplicate\":true,\"location\":{\"lat\":40.758,\"lng\":-73.9855}}" |
-    python3 -c 'import json, sys; print(json.load(sys.stdin)["id"])')"
-  for visibility in public friends private; do
-    call POST /v1/checkins "$token" \
-      "{\"venue_id\":\"$venue\",\"visibility\":\"$visibility\",\"location\":{\"lat\":40.758,\"lng\":-73.9855,\"accuracy_m\":10}}" > /dev/null
-  done
-done
-printf '%s\n' "$password" | "$binary" admin create-user --username operator --email operator@example.com --admin > /dev/null
-admin="$("$binary" admin token --user operator --scope admin --ttl 1h)"
 
-export VICINITY_CONTRACT_AUTH="$data/auth.json"
-python3 - "$password" "$admin" > "$VICINITY_CONTRACT_AUTH" <<'PY'
-import json, sys
-password, admin = sys.argv[1], sys.argv[2]
-def person(name):
-    return {"name": name, "loginEndpointAuth": {
+# Two people who are friends, each with a venue, check-ins of every visibility and a position
+# next to the other's (so the nearby stream has events), for the fuzzer to read across
+# accounts.
+people() {
+  local a="$1" b="$2" a_token b_token a_id b_id
+  a_token="$(register "$a")"
+  b_token="$(register "$b")"
+  a_id="$(call GET /v1/me "$a_token" | json id)"
+  b_id="$(call GET /v1/me "$b_token" | json id)"
+  call POST /v1/me/friend-requests "$a_token" "{\"user_id\":\"$b_id\"}" > /dev/null
+  call POST "/v1/me/friend-requests/$a_id/accept" "$b_token" > /dev/null
+  for token in "$a_token" "$b_token"; do
+    local venue
+    venue="$(call POST /v1/venues "$token" \
+      '{"name":"Corner place","category_id":"coffee","allow_duplicate":true,"location":{"lat":40.758,"lng":-73.9855}}' |
+      json id)"
+    for visibility in public friends private; do
+      call POST /v1/checkins "$token" \
+        "{\"venue_id\":\"$venue\",\"visibility\":\"$visibility\",\"location\":{\"lat\":40.758,\"lng\":-73.9855,\"accuracy_m\":10}}" > /dev/null
+    done
+    call PUT /v1/me/location "$token" '{"location":{"lat":40.758,"lng":-73.9855,"accuracy_m":10}}' > /dev/null
+  done
+}
+
+# An administrator's token (an operator's `vicinity admin token`), and an app: a confidential
+# client with its client-credentials token for /v1/app/*, and its HTTP Basic credentials for
+# the endpoints that authenticate a client.
+administrator() {
+  printf '%s\n' "$password" | "$binary" admin create-user --username "$1" --email "$1@example.com" --admin > /dev/null
+  "$binary" admin token --user "$1" --scope admin --ttl 1h
+}
+app() {
+  "$binary" admin create-client --name "$1" --type confidential --scopes 'profile checkins:read' \
+    --redirect-uri https://app.example.com/callback
+}
+
+# The Web Fuzzing Commons document of one pass: its two people (peers for the object-level
+# authorization check), its administrator and its app, in the order schemathesis escalates
+# through when an operation refuses an identity.
+identities() {
+  python3 - "$base" "$password" "$@" <<'PY'
+import base64, json, sys
+base, password, a, b, admin_token, client = sys.argv[1:]
+# Entries are named by role, so that schemathesis.toml names the same peers in both passes.
+client = json.loads(client)
+def person(role, name):
+    return {"name": role, "loginEndpointAuth": {
         "endpoint": "/v1/auth/login", "verb": "POST", "contentType": "application/json",
         "payloadRaw": json.dumps({"username": name, "password": password}),
         "token": {"extractFrom": "body", "extractSelector": "/access_token",
                   "sendIn": "header", "sendName": "Authorization", "sendTemplate": "Bearer {token}"}}}
-print(json.dumps({"auth": [person("ada"), person("bob"),
-    {"name": "operator", "fixedHeaders": [{"name": "Authorization", "value": f"Bearer {admin}"}]}]}))
+basic = base64.b64encode(f"{client['client_id']}:{client['client_secret']}".encode()).decode()
+print(json.dumps({"auth": [
+    person("person", a), person("friend", b),
+    {"name": "operator", "fixedHeaders": [{"name": "Authorization", "value": f"Bearer {admin_token}"}]},
+    {"name": "app", "loginEndpointAuth": {
+        "endpoint": "/oauth/token", "verb": "POST", "contentType": "application/x-www-form-urlencoded",
+        "payloadRaw": f"grant_type=client_credentials&client_id={client['client_id']}"
+                      f"&client_secret={client['client_secret']}",
+        "token": {"extractFrom": "body", "extractSelector": "/access_token",
+                  "sendIn": "header", "sendName": "Authorization", "sendTemplate": "Bearer {token}"}}},
+    {"name": "client", "fixedHeaders": [{"name": "Authorization", "value": f"Basic {basic}"}]},
+]}))
 PY
+}
 
-# The fuzzer signs in as each person whenever it needs a token.
-for who in ada bob; do
-  curl -sf -X POST "$base/v1/auth/login" -H 'Content-Type: application/json' \
-    -d "{\"username\":\"$who\",\"password\":\"$password\"}" > /dev/null ||
-    { echo "$who cannot sign in" >&2; exit 1; }
-done
+status=0
+fuzz() {
+  local auth="$1"
+  shift
+  VICINITY_CONTRACT_AUTH="$auth" "$venv/bin/schemathesis" --config-file tests/contract/schemathesis.toml run openapi.yaml \
+    --url "$base" --max-examples "$examples" --generation-deterministic "$@" || status=1
+}
 
-"$venv/bin/schemathesis" --config-file tests/contract/schemathesis.toml run openapi.yaml \
-  --url "$base" --checks all --max-examples "$examples" --generation-deterministic \
-  --exclude-path-regex '^/v1/(me|admin/users/\{user_id\}|admin/users/\{user_id\}/suspension)$' \
-  "$@"
+# The operations that end an identity: deleting one's own account, and an administrator
+# deleting, suspending or demoting an account. They run in a second pass of their own, with
+# identities made for it, so that the first pass keeps its people.
+ending='^(DELETE /v1/me|DELETE /v1/admin/users/\{user_id\}|PUT /v1/admin/users/\{user_id\}/suspension|DELETE /v1/admin/users/\{user_id\}/admin)$'
+
+people ada bob
+identities ada bob "$(administrator operator)" "$(app 'Contract app')" > "$data/auth.json"
+fuzz "$data/auth.json" --exclude-name-regex "$ending" "$@"
+
+people cleo dan
+identities cleo dan "$(administrator operator2)" "$(app 'Contract app 2')" > "$data/auth-ending.json"
+fuzz "$data/auth-ending.json" --include-name-regex "$ending" "$@"
+
+exit "$status"

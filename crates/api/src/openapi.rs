@@ -57,9 +57,11 @@ impl Modify for BearerAuth {
     }
 }
 
-/// Every operation that reads a body also answers 415 when the body comes without its
-/// declared `Content-Type` (the framework's extractors refuse it before the handler runs), so
-/// the document says so once here rather than in each handler's list.
+/// Every operation that reads a JSON body also answers 415, in the envelope, when the body
+/// comes without its declared `Content-Type` (the extractor refuses it before the handler
+/// runs), so the document says so once here rather than in each handler's list. Form bodies
+/// are not covered: the OAuth endpoints answer RFC 6749's 400 `invalid_request`, and the
+/// authorization page documents its own 415, a page.
 struct BodyErrors;
 
 impl Modify for BodyErrors {
@@ -83,13 +85,38 @@ impl Modify for BodyErrors {
                 &mut item.patch,
             ];
             for operation in operations.into_iter().flatten() {
-                if operation.request_body.is_some() {
+                let reads_json = operation
+                    .request_body
+                    .as_ref()
+                    .is_some_and(|body| body.content.contains_key("application/json"));
+                if reads_json {
                     operation
                         .responses
                         .responses
                         .entry("415".to_owned())
                         .or_insert_with(|| unsupported.clone().into());
                 }
+            }
+        }
+    }
+}
+
+/// The OAuth form bodies: a parameter the server does not know is ignored (RFC 6749 §3.2),
+/// but every parameter is one string sent once (§3.1), which the derived schemas do not say.
+struct FormBodies;
+
+impl Modify for FormBodies {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::RefOr;
+        use utoipa::openapi::schema::{AdditionalProperties, ObjectBuilder, Schema, Type};
+        let Some(components) = openapi.components.as_mut() else {
+            return;
+        };
+        for name in ["TokenRequest", "TokenQuery"] {
+            if let Some(RefOr::T(Schema::Object(object))) = components.schemas.get_mut(name) {
+                object.additional_properties = Some(Box::new(AdditionalProperties::RefOr(
+                    RefOr::T(ObjectBuilder::new().schema_type(Type::String).into()),
+                )));
             }
         }
     }
@@ -174,7 +201,7 @@ impl Modify for BodyErrors {
         ops::openapi,
     ),
     components(schemas(ErrorEnvelope, ErrorBody, ErrorDetail)),
-    modifiers(&BearerAuth, &BodyErrors),
+    modifiers(&BearerAuth, &BodyErrors, &FormBodies),
     tags(
         (name = "accounts", description = "Registration and sign-in for Vicinity's own apps"),
         (name = "people", description = "Profiles and privacy settings"),

@@ -24,15 +24,24 @@ use crate::json::JsonBody;
 #[serde(deny_unknown_fields)]
 pub struct RegisterRequest {
     /// 3–30 ASCII letters, digits, `_` or `.`; unique ignoring case.
-    #[schema(example = "ada")]
+    #[schema(example = "ada", pattern = "^[A-Za-z0-9_.]{3,30}$")]
     pub username: String,
-    #[schema(example = "ada@example.com")]
+    #[schema(example = "ada@example.com", format = Email)]
     pub email: String,
     /// 8–128 characters, not containing the username.
-    #[schema(example = "correct horse battery staple")]
+    #[schema(
+        example = "correct horse battery staple",
+        min_length = 8,
+        max_length = 128
+    )]
     pub password: String,
     /// 1–50 characters; defaults to the username.
-    #[schema(example = "Ada Lovelace")]
+    #[schema(
+        example = "Ada Lovelace",
+        min_length = 1,
+        max_length = 50,
+        pattern = r"\S"
+    )]
     pub display_name: Option<String>,
 }
 

@@ -21,7 +21,7 @@ pub struct CreateClientRequest {
     #[schema(example = "Trail Log")]
     pub name: String,
     /// `public` (a phone or browser app, PKCE alone) or `confidential` (keeps a secret).
-    #[schema(example = "public")]
+    #[schema(example = "public", pattern = "^(public|confidential)$")]
     #[serde(rename = "type")]
     pub client_type: String,
     /// Exactly as the app will send them; at least one for a public client.
@@ -85,6 +85,7 @@ pub struct ClientList {
     request_body = CreateClientRequest,
     responses(
         (status = 201, description = "Registered", body = ClientView),
+        (status = 400, description = "Malformed JSON, wrong types or unknown fields", body = ErrorEnvelope),
         (status = 401, description = "Missing or invalid token", body = ErrorEnvelope),
         (status = 403, description = "Token lacks `admin`", body = ErrorEnvelope),
         (status = 422, description = "Every invalid field, named", body = ErrorEnvelope),

@@ -84,6 +84,7 @@ fn not_webhook_ready(client: &vicinity_domain::Client) -> Option<ApiError> {
     request_body = SetWebhookRequest,
     responses(
         (status = 200, description = "Set; the signing secret is shown this once", body = WebhookCreated),
+        (status = 400, description = "Malformed JSON, wrong types or unknown fields", body = ErrorEnvelope),
         (status = 401, description = "Missing or invalid token", body = ErrorEnvelope),
         (status = 403, description = "Not a client credentials token, or the app lacks `checkins:read`", body = ErrorEnvelope),
         (status = 422, description = "Not an https URL on a public host", body = ErrorEnvelope),

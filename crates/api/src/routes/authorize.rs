@@ -717,6 +717,7 @@ pub async fn authorize_page(state: web::Data<AppState>, http: HttpRequest) -> Ht
         (status = 303, description = "Back to the app with `code` or `error` (and `state`, `iss`), or on to the consent page"),
         (status = 400, description = "Wrong username or password, or a bad client or redirect URI: a page", content_type = "text/html"),
         (status = 403, description = "The form's CSRF token does not match its cookie", content_type = "text/html"),
+        (status = 415, description = "The form is not sent as `application/x-www-form-urlencoded`: a page", content_type = "text/html"),
         (status = 429, description = "Too many sign-in attempts", content_type = "text/html"),
     )
 )]

@@ -94,7 +94,10 @@ pub struct CheckinPage {
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateCheckinRequest {
-    #[schema(example = "ven_0f3kz9w2m4q8r")]
+    #[schema(
+        example = "ven_0f3kz9w2m4q8r",
+        pattern = "^ven_(?!0{13}$)[0-7][0-9a-hjkmnp-tv-z]{12}$"
+    )]
     pub venue_id: String,
     /// Where the device is: it must be within 200 m of the venue plus its accuracy (at most
     /// 1 km of it).
@@ -413,7 +416,7 @@ pub async fn feed(
     get,
     path = "/v1/users/{user_id}/checkins",
     tag = "checkins",
-    params(("user_id" = String, Path, description = "Whose check-ins"), ListParams),
+    params(("user_id" = String, Path, pattern = "^usr_(?!0{13}$)[0-7][0-9a-hjkmnp-tv-z]{12}$", description = "Whose check-ins"), ListParams),
     security(("bearer" = ["checkins:read"])),
     responses(
         (status = 200, description = "A page of check-ins", body = CheckinPage),

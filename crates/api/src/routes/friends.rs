@@ -58,7 +58,10 @@ pub struct UserPage {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FriendRequestBody {
-    #[schema(example = "usr_0f3kz9w2m4q8r")]
+    #[schema(
+        example = "usr_0f3kz9w2m4q8r",
+        pattern = "^usr_(?!0{13}$)[0-7][0-9a-hjkmnp-tv-z]{12}$"
+    )]
     pub user_id: String,
 }
 
@@ -89,6 +92,7 @@ pub struct ListParams {
 #[expect(dead_code, reason = "describes the parameters in openapi.yaml only")]
 pub struct RequestListParams {
     /// `incoming` (default: requests others sent you) or `outgoing` (requests you sent).
+    #[param(pattern = "^(incoming|outgoing)?$")]
     pub direction: Option<String>,
     /// 1 to 100 (default 50).
     #[param(minimum = 1, maximum = 100)]
@@ -104,7 +108,7 @@ pub struct RequestListParams {
 pub struct UserSearchParams {
     /// The start of a username, a display name, or a word of a display name (1–50
     /// characters, any case).
-    #[param(example = "ada")]
+    #[param(example = "ada", min_length = 1, max_length = 50, pattern = r"\S")]
     pub q: String,
     /// 1 to 100 (default 50).
     #[param(minimum = 1, maximum = 100)]
@@ -249,7 +253,7 @@ pub async fn list_requests(
     post,
     path = "/v1/me/friend-requests/{user_id}/accept",
     tag = "friends",
-    params(("user_id" = String, Path, description = "Who sent the request")),
+    params(("user_id" = String, Path, pattern = "^usr_(?!0{13}$)[0-7][0-9a-hjkmnp-tv-z]{12}$", description = "Who sent the request")),
     security(("bearer" = ["friends:write"])),
     responses(
         (status = 204, description = "Now friends"),
@@ -281,7 +285,7 @@ pub async fn accept_request(
     post,
     path = "/v1/me/friend-requests/{user_id}/decline",
     tag = "friends",
-    params(("user_id" = String, Path, description = "Who sent the request")),
+    params(("user_id" = String, Path, pattern = "^usr_(?!0{13}$)[0-7][0-9a-hjkmnp-tv-z]{12}$", description = "Who sent the request")),
     security(("bearer" = ["friends:write"])),
     responses(
         (status = 204, description = "Declined"),
@@ -311,7 +315,7 @@ pub async fn decline_request(
     delete,
     path = "/v1/me/friend-requests/{user_id}",
     tag = "friends",
-    params(("user_id" = String, Path, description = "Whom the request was sent to")),
+    params(("user_id" = String, Path, pattern = "^usr_(?!0{13}$)[0-7][0-9a-hjkmnp-tv-z]{12}$", description = "Whom the request was sent to")),
     security(("bearer" = ["friends:write"])),
     responses(
         (status = 204, description = "Withdrawn"),
@@ -372,7 +376,7 @@ pub async fn list_friends(
     delete,
     path = "/v1/me/friends/{user_id}",
     tag = "friends",
-    params(("user_id" = String, Path, description = "The friend")),
+    params(("user_id" = String, Path, pattern = "^usr_(?!0{13}$)[0-7][0-9a-hjkmnp-tv-z]{12}$", description = "The friend")),
     security(("bearer" = ["friends:write"])),
     responses(
         (status = 204, description = "No longer friends"),
@@ -403,7 +407,7 @@ pub async fn unfriend(
     put,
     path = "/v1/me/blocks/{user_id}",
     tag = "friends",
-    params(("user_id" = String, Path, description = "Whom to block")),
+    params(("user_id" = String, Path, pattern = "^usr_(?!0{13}$)[0-7][0-9a-hjkmnp-tv-z]{12}$", description = "Whom to block")),
     security(("bearer" = ["friends:write"])),
     responses(
         (status = 204, description = "Blocked"),
@@ -437,7 +441,7 @@ pub async fn block(
     delete,
     path = "/v1/me/blocks/{user_id}",
     tag = "friends",
-    params(("user_id" = String, Path, description = "Whom to unblock")),
+    params(("user_id" = String, Path, pattern = "^usr_(?!0{13}$)[0-7][0-9a-hjkmnp-tv-z]{12}$", description = "Whom to unblock")),
     security(("bearer" = ["friends:write"])),
     responses(
         (status = 204, description = "Unblocked"),

@@ -144,7 +144,10 @@ impl ResponseError for FormError {
 #[derive(Deserialize, ToSchema)]
 pub struct TokenRequest {
     /// `authorization_code`, `refresh_token` or `client_credentials`.
-    #[schema(example = "authorization_code")]
+    #[schema(
+        example = "authorization_code",
+        pattern = "^(authorization_code|refresh_token|client_credentials)$"
+    )]
     pub grant_type: String,
     /// `authorization_code`: the code from the redirect.
     pub code: Option<String>,
@@ -169,6 +172,7 @@ pub struct TokenRequest {
 #[derive(Deserialize, ToSchema)]
 pub struct TokenQuery {
     /// A refresh token or an access token (revoking either revokes its whole login).
+    #[schema(min_length = 1)]
     pub token: String,
     /// `refresh_token` or `access_token`; optional, the server recognises both kinds.
     #[expect(
@@ -201,13 +205,15 @@ impl TokenRequest {
 }
 
 impl TokenQuery {
-    /// The token asked about, and the caller, authenticated as at the token endpoint.
+    /// The caller, authenticated as at the token endpoint, and the token it asks about. The
+    /// caller is settled first (RFC 7009 §2.1, RFC 7662 §2.1): a client whose authentication
+    /// fails hears only that, whatever else its form lacks.
     async fn authenticated(
         state: &AppState,
         http: &HttpRequest,
         form: &FormParams,
-    ) -> Result<(String, Caller), OAuthError> {
-        let query = Self::from_form(form)?;
+    ) -> Result<(Caller, String), OAuthError> {
+        let query = Self::from_form(form);
         let caller = authenticate(
             state,
             http,
@@ -215,18 +221,28 @@ impl TokenQuery {
             query.client_secret.as_deref(),
         )
         .await?;
-        Ok((query.token, caller))
+        Ok((caller, query.token()?))
     }
 
-    fn from_form(form: &FormParams) -> Result<Self, OAuthError> {
+    /// The form's fields; a missing `token` is empty here, refused by [`Self::token`].
+    fn from_form(form: &FormParams) -> Self {
         let text = |name: &str| form.get(name).map(str::to_owned);
-        Ok(Self {
-            token: text("token")
-                .ok_or_else(|| OAuthError::invalid_request("the `token` parameter is required"))?,
+        Self {
+            token: text("token").unwrap_or_default(),
             token_type_hint: text("token_type_hint"),
             client_id: text("client_id"),
             client_secret: text("client_secret"),
-        })
+        }
+    }
+
+    /// The token asked about (a form field sent empty counts as missing, RFC 6749 §3.1).
+    fn token(self) -> Result<String, OAuthError> {
+        if self.token.is_empty() {
+            return Err(OAuthError::invalid_request(
+                "the `token` parameter is required",
+            ));
+        }
+        Ok(self.token)
     }
 }
 
@@ -622,7 +638,7 @@ pub async fn revoke(
     http: HttpRequest,
     form: FormParams,
 ) -> Result<HttpResponse, OAuthError> {
-    let (token, caller) = TokenQuery::authenticated(&state, &http, &form).await?;
+    let (caller, token) = TokenQuery::authenticated(&state, &http, &form).await?;
     if let Some(owner) = token_owner(&state, &token).await? {
         if owner.client_id() != caller.client_id() {
             return Err(OAuthError::invalid_client(
@@ -743,7 +759,8 @@ impl IntrospectionResponse {
     responses(
         (status = 200, description = "The token's state", body = IntrospectionResponse),
         (status = 400, description = "`token` missing", body = OAuthErrorBody),
-        (status = 401, description = "The caller is not an authenticated confidential client", body = OAuthErrorBody),
+        (status = 401, description = "The caller is not an authenticated confidential client (decided before the form is read)", body = OAuthErrorBody,
+            headers(("WWW-Authenticate" = String, description = "`Basic` when no client credentials came, or HTTP Basic was tried"))),
     )
 )]
 pub async fn introspect(
@@ -751,15 +768,28 @@ pub async fn introspect(
     http: HttpRequest,
     form: FormParams,
 ) -> Result<HttpResponse, OAuthError> {
-    let (token, caller) = TokenQuery::authenticated(&state, &http, &form).await?;
+    // Only an authenticated confidential client may ask (RFC 7662 §2.1), so a request without
+    // its credentials is refused as unauthenticated before anything else is read from it: 401
+    // with the challenge that says how to authenticate (RFC 6749 §5.2, RFC 9110 §15.5.2).
+    let query = TokenQuery::from_form(&form);
+    let caller = authenticate(
+        &state,
+        &http,
+        query.client_id.as_deref(),
+        query.client_secret.as_deref(),
+    )
+    .await?;
     let client = match caller {
         Caller::Client(client) if client.client_type == ClientType::Confidential => client,
         _ => {
-            return Err(OAuthError::invalid_client(
+            let mut error = OAuthError::invalid_client(
                 "introspection needs an authenticated confidential client",
-            ));
+            );
+            error.challenge = true;
+            return Err(error);
         }
     };
+    let token = query.token()?;
     // (what it grants, through which client, for whom, until when, which kind)
     let answer = if token.starts_with(refresh::PREFIX) {
         let hash = refresh::hash(&token);

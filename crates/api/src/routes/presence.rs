@@ -31,13 +31,13 @@ const MAX_ACCURACY_M: f64 = 10_000.0;
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DeviceLocation {
-    #[schema(example = 40.7580)]
+    #[schema(example = 40.7580, minimum = -90, maximum = 90)]
     pub lat: f64,
-    #[schema(example = -73.9855)]
+    #[schema(example = -73.9855, minimum = -180, maximum = 180)]
     pub lng: f64,
     /// Radius of uncertainty in metres, as the device reports it (0–10000).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(example = 15)]
+    #[schema(example = 15, minimum = 0, maximum = 10000)]
     pub accuracy_m: Option<f64>,
 }
 
@@ -135,7 +135,7 @@ pub struct NearbyList {
 #[expect(dead_code, reason = "describes the parameters in openapi.yaml only")]
 pub struct NearbyParams {
     /// Metres, 1 to 50000 (default 1000).
-    #[param(example = 1000)]
+    #[param(example = 1000, minimum = 1, maximum = 50000)]
     pub radius: Option<f64>,
 }
 
@@ -381,6 +381,74 @@ pub struct FarawayEvent {
     pub user: PublicUser,
 }
 
+/// One event of the nearby stream as a server-sent-events parser reads it: its `event` name
+/// and its `data`, one line of JSON, a [`NearbyItem`] for `nearby` and a [`FarawayEvent`] for
+/// `faraway`. Keep-alive comments are not events. For the document only.
+pub struct NearbyStreamEvent;
+
+impl NearbyStreamEvent {
+    fn variant(event: &str, data: &str) -> utoipa::openapi::Schema {
+        use utoipa::openapi::schema::{ObjectBuilder, Type};
+        // `contentSchema` (JSON Schema 2020-12) says what the JSON in `data` holds; utoipa has
+        // no builder for it, and extensions are written as given.
+        let mut content = utoipa::openapi::extensions::Extensions::default();
+        content.insert(
+            "contentSchema".to_owned(),
+            serde_json::json!({ "$ref": format!("#/components/schemas/{data}") }),
+        );
+        ObjectBuilder::new()
+            .property(
+                "event",
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .enum_values(Some([event])),
+            )
+            .required("event")
+            .property(
+                "data",
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .content_media_type("application/json")
+                    .extensions(Some(content)),
+            )
+            .required("data")
+            .build()
+            .into()
+    }
+}
+
+impl utoipa::PartialSchema for NearbyStreamEvent {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::Schema> {
+        utoipa::openapi::schema::OneOfBuilder::new()
+            .description(Some(
+                "One server-sent event: `event` names it, `data` is one line of JSON (a \
+                 `NearbyItem` for `nearby`, a `FarawayEvent` for `faraway`).",
+            ))
+            .item(Self::variant("nearby", "NearbyItem"))
+            .item(Self::variant("faraway", "FarawayEvent"))
+            .into()
+    }
+}
+
+impl ToSchema for NearbyStreamEvent {
+    fn schemas(
+        schemas: &mut Vec<(
+            String,
+            utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>,
+        )>,
+    ) {
+        use utoipa::PartialSchema;
+        for (name, schema) in [
+            (NearbyItem::name(), NearbyItem::schema()),
+            (FarawayEvent::name(), FarawayEvent::schema()),
+        ] {
+            schemas.push((name.into_owned(), schema));
+        }
+        NearbyItem::schemas(schemas);
+        FarawayEvent::schemas(schemas);
+    }
+}
+
 fn sse(event: &str, data: &impl Serialize) -> actix_web::web::Bytes {
     let data = serde_json::to_string(data).unwrap_or_else(|_| "{}".into());
     actix_web::web::Bytes::from(format!("event: {event}\ndata: {data}\n\n"))
@@ -480,7 +548,7 @@ async fn login_live(
     params(NearbyParams),
     security(("bearer" = ["location:read"])),
     responses(
-        (status = 200, description = "`text/event-stream` of `nearby` and `faraway` events", content_type = "text/event-stream", body = String),
+        (status = 200, description = "`text/event-stream` of `nearby` and `faraway` events; the schema is one event's", content_type = "text/event-stream", body = NearbyStreamEvent),
         (status = 400, description = "A parameter cannot be read, is repeated or unknown", body = ErrorEnvelope),
         (status = 401, description = "Missing or invalid token", body = ErrorEnvelope),
         (status = 403, description = "Token lacks `location:read`", body = ErrorEnvelope),

@@ -272,7 +272,7 @@ const WEEKDAYS: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
         ("to" = Option<String>, Query, description = "End (exclusive), as `from`; default now. At most 366 days after `from`"),
         ("bucket" = Option<String>, Query, description = "`hour`, `day` (default) or `week` (from Monday)"),
         ("tz" = Option<String>, Query, description = "IANA time zone for buckets, the histogram and dates; default `UTC`"),
-        ("format" = Option<String>, Query, description = "`json` (default) or `csv`; overrides `Accept`"),
+        ("format" = Option<String>, Query, pattern = "^(json|csv)$", description = "`json` (default) or `csv`; overrides `Accept`"),
     ),
     responses(
         (status = 200, description = "The venue's activity; as `text/csv`, rows of `metric,key,value`", body = VenueStats),
@@ -423,13 +423,13 @@ pub struct TopVenues {
     security(("bearer" = ["admin"]), ("app" = ["admin"])),
     params(
         ("ll" = String, Query, description = "Centre, `lat,lng`"),
-        ("radius" = Option<f64>, Query, description = "Metres, 1–50000, default 5000"),
+        ("radius" = Option<f64>, Query, minimum = 1, maximum = 50000, description = "Metres, 1–50000, default 5000"),
         ("from" = Option<String>, Query, description = "Start (inclusive): RFC 3339, or a date meaning its midnight in `tz`; default 30 days before `to`"),
         ("to" = Option<String>, Query, description = "End (exclusive), as `from`; default now"),
         ("tz" = Option<String>, Query, description = "IANA time zone for date-only `from`/`to`; default `UTC`"),
         ("category" = Option<String>, Query, description = "A category id: it and every category below it"),
         ("limit" = Option<usize>, Query, minimum = 1, maximum = 100, description = "1–100, default 20"),
-        ("format" = Option<String>, Query, description = "`json` (default) or `csv`; overrides `Accept`"),
+        ("format" = Option<String>, Query, pattern = "^(json|csv)$", description = "`json` (default) or `csv`; overrides `Accept`"),
     ),
     responses(
         (status = 200, description = "The busiest venues; as `text/csv`, one row per venue", body = TopVenues),
@@ -549,11 +549,11 @@ pub async fn top_venues(
     security(("bearer" = ["admin"]), ("app" = ["admin"])),
     params(
         ("bbox" = String, Query, description = "`minLng,minLat,maxLng,maxLat`; minLng > maxLng crosses the antimeridian"),
-        ("res" = Option<u8>, Query, description = "H3 resolution 0–10, default 8; the box may span at most about 20000 cells of it"),
+        ("res" = Option<u8>, Query, minimum = 0, maximum = 10, description = "H3 resolution 0–10, default 8; the box may span at most about 20000 cells of it"),
         ("from" = Option<String>, Query, description = "Start (inclusive): RFC 3339, or a date meaning its midnight in `tz`; default 30 days before `to`"),
         ("to" = Option<String>, Query, description = "End (exclusive), as `from`; default now"),
         ("tz" = Option<String>, Query, description = "IANA time zone for date-only `from`/`to`; default `UTC`"),
-        ("format" = Option<String>, Query, description = "`json` (GeoJSON, default), `csv` or `svg`; overrides `Accept`"),
+        ("format" = Option<String>, Query, pattern = "^(json|csv|svg)$", description = "`json` (GeoJSON, default), `csv` or `svg`; overrides `Accept`"),
     ),
     responses(
         (status = 200, description = "A GeoJSON FeatureCollection (`application/geo+json`); or `text/csv` rows of `cell,lat,lng,checkins,unique_visitors` (empty at res 0–6); or an `image/svg+xml` heat map", body = Object),
@@ -785,9 +785,9 @@ pub struct Overview {
     tag = "admin",
     security(("bearer" = ["admin"]), ("app" = ["admin"])),
     params(
-        ("days" = Option<i64>, Query, description = "Days of check-ins per day, 1–90, default 30 (today counts as one)"),
+        ("days" = Option<i64>, Query, minimum = 1, maximum = 90, description = "Days of check-ins per day, 1–90, default 30 (today counts as one)"),
         ("tz" = Option<String>, Query, description = "IANA time zone of the days; default `UTC`"),
-        ("format" = Option<String>, Query, description = "`json` (default) or `csv`; overrides `Accept`"),
+        ("format" = Option<String>, Query, pattern = "^(json|csv)$", description = "`json` (default) or `csv`; overrides `Accept`"),
     ),
     responses(
         (status = 200, description = "The overview; as `text/csv`, rows of `metric,key,value`", body = Overview),

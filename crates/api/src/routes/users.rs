@@ -75,7 +75,7 @@ impl From<&User> for SelfUser {
     get,
     path = "/v1/users/{user_id}",
     tag = "people",
-    params(("user_id" = String, Path, description = "The person's id", example = "usr_0f3kz9w2m4q8r")),
+    params(("user_id" = String, Path, description = "The person's id", example = "usr_0f3kz9w2m4q8r", pattern = "^usr_(?!0{13}$)[0-7][0-9a-hjkmnp-tv-z]{12}$")),
     security(("bearer" = ["profile"])),
     responses(
         (status = 200, description = "The person", body = PublicUser),

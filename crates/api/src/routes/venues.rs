@@ -33,9 +33,9 @@ const DEFAULT_SEARCH_LIMIT: usize = 20;
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LatLng {
-    #[schema(example = 40.7580)]
+    #[schema(example = 40.7580, minimum = -90, maximum = 90)]
     pub lat: f64,
-    #[schema(example = -73.9855)]
+    #[schema(example = -73.9855, minimum = -180, maximum = 180)]
     pub lng: f64,
 }
 
@@ -194,7 +194,7 @@ pub struct CreateVenueRequest {
     #[schema(example = "Blue Bottle Coffee")]
     pub name: String,
     /// A category id from `GET /v1/categories`.
-    #[schema(example = "coffee")]
+    #[schema(example = "coffee", pattern = "^[a-z0-9-]{1,64}$")]
     pub category_id: String,
     pub location: LatLng,
     pub address: Option<AddressView>,
@@ -268,7 +268,8 @@ fn nullable<'de, D: Deserializer<'de>>(
 pub struct UpdateVenueRequest {
     #[schema(example = "Blue Bottle Coffee Times Square")]
     pub name: Option<String>,
-    #[schema(example = "coffee")]
+    /// A category id from `GET /v1/categories`.
+    #[schema(example = "coffee", pattern = "^[a-z0-9-]{1,64}$")]
     pub category_id: Option<String>,
     pub location: Option<LatLng>,
     #[serde(default, deserialize_with = "nullable")]
