@@ -83,9 +83,23 @@ impl DatabaseUrl {
         }
     }
 
+    /// Opens a connection to the backend this URL names. Not `DbConnection::establish`: the
+    /// derived multi-connection tries each backend in turn, so a PostgreSQL server that refuses
+    /// a connection sends the URL on to SQLite as a file name, and the caller learns only
+    /// "Invalid connection url for multiconnection", never why PostgreSQL refused.
+    fn open(&self) -> diesel::ConnectionResult<DbConnection> {
+        match self {
+            DatabaseUrl::Postgres(url) => PgConnection::establish(url).map(DbConnection::Pg),
+            DatabaseUrl::Sqlite(_) => {
+                SqliteConnection::establish(&self.connection_string()).map(DbConnection::Sqlite)
+            }
+        }
+    }
+
     /// A connection outside the pool (migrations, start-up checks), tuned like pooled ones.
     pub(crate) fn establish(&self) -> Result<DbConnection, StoreError> {
-        let mut connection = DbConnection::establish(&self.connection_string())
+        let mut connection = self
+            .open()
             .map_err(|e| StoreError::Unavailable(e.to_string()))?;
         tune(&mut connection)?;
         Ok(connection)
@@ -207,8 +221,10 @@ impl std::ops::DerefMut for Pooled {
 /// [`TRUSTED_FOR`] ago is given out again without a `SELECT 1`. Pinging every checkout cost a
 /// round trip per request (a third of PostgreSQL's statements under load). A connection idle
 /// for longer (and so possibly cut by a database restart), or whose last work failed, is
-/// pinged first, and one that fails the ping is dropped by the pool.
+/// pinged first, and one that fails the ping is dropped by the pool. Connections are opened
+/// to the backend the URL names ([`DatabaseUrl::open`]).
 struct Manager {
+    url: DatabaseUrl,
     inner: ConnectionManager<DbConnection>,
     census: Arc<Census>,
 }
@@ -221,7 +237,10 @@ impl ManageConnection for Manager {
         // Counted from before libpq is entered, and uncounted if it fails.
         let counted = self.census.enter();
         Ok(Pooled {
-            conn: self.inner.connect()?,
+            conn: self
+                .url
+                .open()
+                .map_err(diesel::r2d2::Error::ConnectionError)?,
             trusted_until: None,
             _counted: counted,
         })
@@ -321,6 +340,7 @@ impl Store {
         drop(first);
         let census = Arc::new(Census::default());
         let manager = Manager {
+            url: url.clone(),
             inner: ConnectionManager::new(url.connection_string()),
             census: Arc::clone(&census),
         };
@@ -529,6 +549,24 @@ mod tests {
         );
         assert!(DatabaseUrl::parse("sqlite://:memory:").is_err());
         assert!(DatabaseUrl::parse("mysql://h/db").is_err());
+    }
+
+    #[test]
+    fn a_refused_postgres_connection_says_why() {
+        // Nothing listens on port 1 of the loopback: refused at once.
+        let url = DatabaseUrl::parse("postgres://nobody@127.0.0.1:1/vicinity").unwrap();
+        let Err(StoreError::Unavailable(why)) = url.establish() else {
+            panic!("a refused connection must be unavailable");
+        };
+        assert!(
+            why.contains("127.0.0.1") && why.contains("refused"),
+            "{why}"
+        );
+        let url = DatabaseUrl::Sqlite("/nonexistent-dir/vicinity.db".into());
+        let Err(StoreError::Unavailable(why)) = url.establish() else {
+            panic!("an unopenable file must be unavailable");
+        };
+        assert!(!why.contains("multiconnection"), "{why}");
     }
 
     #[test]
