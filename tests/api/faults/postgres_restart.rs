@@ -1,7 +1,8 @@
-//! PostgreSQL going away and coming back while clients check in and read: while it is away every
-//! request is answered, within a hang bound, with a 200 or the documented 503 (`unavailable`,
-//! `Retry-After`), never a 500; the server reconnects by itself once it is back; and nothing
-//! acknowledged is lost, nor doubled by the clients' retries.
+//! PostgreSQL going away and coming back while clients check in and read, twice: stopped as a
+//! crash would (`-m immediate`), then as an operator's restart (`-m fast`). While it is away
+//! every request is answered, within a hang bound, with a 200 or the documented 503
+//! (`unavailable`, `Retry-After`), never a 500; the server reconnects by itself once it is
+//! back; and nothing acknowledged is lost, nor doubled by the clients' retries.
 
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
@@ -25,6 +26,9 @@ const REFUSED_WHILE_DOWN: usize = 4;
 const ACKNOWLEDGED_AFTER_RESTART: usize = 10;
 /// How long the server may take to find PostgreSQL again: a hang bound, not a target.
 const RECOVERY: Duration = Duration::from_secs(30);
+/// How long PostgreSQL stays away at least: long enough for the pool's attempts to reconnect
+/// to back off, and for every kind of request to meet the outage.
+const OUTAGE: Duration = Duration::from_secs(2);
 
 const TEST: &str = "postgres_going_away_under_load_costs_only_503s_and_loses_nothing";
 
@@ -120,36 +124,50 @@ async fn postgres_going_away_under_load_costs_only_503s_and_loses_nothing() {
         &log,
     )
     .await;
-    let stopping = Arc::clone(&cluster);
-    tokio::task::spawn_blocking(move || stopping.stop_hard())
-        .await
-        .unwrap()
-        .unwrap();
-    load.phase.store(Phase::Down as u8, Ordering::SeqCst);
-    wait_for(
-        "documented 503s while PostgreSQL is down",
-        HANG * 2,
-        phase_holds(Phase::Down, Outcome::is_documented_503, REFUSED_WHILE_DOWN),
-        &log,
-    )
-    .await;
-    let resuming = Arc::clone(&cluster);
-    tokio::task::spawn_blocking(move || resuming.resume())
-        .await
-        .unwrap()
-        .unwrap();
-    load.phase.store(Phase::Back as u8, Ordering::SeqCst);
-    wait_for(
-        "check-ins acknowledged once PostgreSQL is back (the server must reconnect by itself)",
-        RECOVERY,
-        phase_holds(
-            Phase::Back,
-            Outcome::acknowledged,
-            ACKNOWLEDGED_AFTER_RESTART,
-        ),
-        &log,
-    )
-    .await;
+    // A crash, then an operator's restart.
+    for mode in ["immediate", "fast"] {
+        let refused_before = load.count(Phase::Down, Outcome::is_documented_503);
+        let acknowledged_before = load.count(Phase::Back, Outcome::acknowledged);
+        let stopping = Arc::clone(&cluster);
+        tokio::task::spawn_blocking(move || stopping.stop(mode))
+            .await
+            .unwrap()
+            .unwrap();
+        let down_since = Instant::now();
+        load.phase.store(Phase::Down as u8, Ordering::SeqCst);
+        wait_for(
+            &format!("documented 503s while PostgreSQL is down (stopped {mode})"),
+            HANG * 2,
+            phase_holds(
+                Phase::Down,
+                Outcome::is_documented_503,
+                refused_before + REFUSED_WHILE_DOWN,
+            ),
+            &log,
+        )
+        .await;
+        tokio::time::sleep_until((down_since + OUTAGE).into()).await;
+        let resuming = Arc::clone(&cluster);
+        tokio::task::spawn_blocking(move || resuming.resume())
+            .await
+            .unwrap()
+            .unwrap();
+        load.phase.store(Phase::Back as u8, Ordering::SeqCst);
+        wait_for(
+            &format!(
+                "check-ins acknowledged once PostgreSQL is back after a {mode} stop (the server \
+                 must reconnect by itself)"
+            ),
+            RECOVERY,
+            phase_holds(
+                Phase::Back,
+                Outcome::acknowledged,
+                acknowledged_before + ACKNOWLEDGED_AFTER_RESTART,
+            ),
+            &log,
+        )
+        .await;
+    }
     load.stop.store(true, Ordering::SeqCst);
     for task in clients {
         tokio::time::timeout(HANG * 2, task)

@@ -86,12 +86,14 @@ impl PrivateCluster {
         format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
     }
 
-    /// Stops the server as a crash would: every backend killed at once, no checkpoint.
-    pub fn stop_hard(&self) -> Result<(), String> {
+    /// Stops the server in `pg_ctl`'s `mode`: `immediate` as a crash would (every backend
+    /// killed at once, no checkpoint), `fast` as an operator's restart does (sessions ended
+    /// with an error, then a checkpoint).
+    pub fn stop(&self, mode: &str) -> Result<(), String> {
         let data = self.data();
         self.run_server_binary(
             "pg_ctl",
-            &["stop", "-D", path_str(&data)?, "-m", "immediate", "-w"],
+            &["stop", "-D", path_str(&data)?, "-m", mode, "-w"],
         )
     }
 
@@ -151,7 +153,7 @@ impl Drop for PrivateCluster {
     fn drop(&mut self) {
         // Already stopped is fine; the directory goes when `dir` drops, after this.
         if self.port != 0 {
-            let _ = self.stop_hard();
+            let _ = self.stop("immediate");
         }
     }
 }
