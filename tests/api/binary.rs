@@ -39,6 +39,14 @@ pub(crate) fn vicinity(data_dir: &Path, database: Option<&DatabaseUrl>) -> Comma
 /// Starts the server and waits for the line that says where it listens.
 pub(crate) async fn start(mut command: Command) -> (Child, String) {
     let mut child = command.spawn().unwrap();
+    // Its log, unless sent elsewhere, is read and dropped: a full pipe would stop the server
+    // at its next log line.
+    if let Some(stderr) = child.stderr.take() {
+        tokio::spawn(async move {
+            let mut lines = BufReader::new(stderr).lines();
+            while let Ok(Some(_)) = lines.next_line().await {}
+        });
+    }
     let stdout = child.stdout.take().unwrap();
     let mut lines = BufReader::new(stdout).lines();
     let address = tokio::time::timeout(Duration::from_secs(30), async {

@@ -20,6 +20,7 @@ mod authorization;
 mod binary;
 mod checkins;
 mod errors;
+mod faults;
 mod friends;
 mod me;
 mod operations;

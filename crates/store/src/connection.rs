@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use diesel::Connection;
 use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
 use diesel::pg::PgConnection;
-use diesel::r2d2::{ConnectionManager, CustomizeConnection, ManageConnection, Pool};
+use diesel::r2d2::{self as r2d2, ConnectionManager, CustomizeConnection, ManageConnection, Pool};
 use diesel::sqlite::SqliteConnection;
 
 use crate::StoreError;
@@ -83,9 +83,23 @@ impl DatabaseUrl {
         }
     }
 
+    /// Opens a connection to the backend this URL names. Not `DbConnection::establish`: the
+    /// derived multi-connection tries each backend in turn, so a PostgreSQL server that refuses
+    /// a connection sends the URL on to SQLite as a file name, and the caller learns only
+    /// "Invalid connection url for multiconnection", never why PostgreSQL refused.
+    fn open(&self) -> diesel::ConnectionResult<DbConnection> {
+        match self {
+            DatabaseUrl::Postgres(url) => PgConnection::establish(url).map(DbConnection::Pg),
+            DatabaseUrl::Sqlite(_) => {
+                SqliteConnection::establish(&self.connection_string()).map(DbConnection::Sqlite)
+            }
+        }
+    }
+
     /// A connection outside the pool (migrations, start-up checks), tuned like pooled ones.
     pub(crate) fn establish(&self) -> Result<DbConnection, StoreError> {
-        let mut connection = DbConnection::establish(&self.connection_string())
+        let mut connection = self
+            .open()
             .map_err(|e| StoreError::Unavailable(e.to_string()))?;
         tune(&mut connection)?;
         Ok(connection)
@@ -95,7 +109,8 @@ impl DatabaseUrl {
 #[derive(Debug, Clone)]
 pub struct PoolOptions {
     pub max_connections: u32,
-    /// How long a request waits for a free connection before it is answered 503.
+    /// How long a request waits for a free connection before it is answered 503 (not at all
+    /// while the database cannot be reached: see `checkout`).
     pub acquire_timeout: Duration,
 }
 
@@ -182,6 +197,60 @@ impl Drop for Counted {
     }
 }
 
+/// What the pool's latest attempt to open a connection said: why it failed, or nothing once
+/// one succeeded. r2d2 retries a failed attempt by itself (every half acquire timeout at
+/// most) until one succeeds, so a failure recorded here clears soon after the database is
+/// back, even with no request asking.
+#[derive(Debug, Default)]
+struct LastConnect(Mutex<Option<String>>);
+
+impl LastConnect {
+    fn record(&self, failure: Option<String>) {
+        *self.0.lock().unwrap_or_else(PoisonError::into_inner) = failure;
+    }
+
+    fn failure(&self) -> Option<String> {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+}
+
+/// How often a request waiting for a connection looks whether the database became
+/// unreachable meanwhile.
+const CHECKOUT_SLICE: Duration = Duration::from_millis(100);
+
+/// A pooled connection, waiting up to the pool's acquire timeout for one, but no longer than
+/// it takes to learn that the database cannot be reached: the pool holds no connection at all
+/// and its latest attempt to open one failed. Waiting out the timeout then would only delay
+/// the same 503 by seconds, holding a blocking thread all along, and during an outage a busy
+/// server would pile requests up behind those threads.
+fn checkout(
+    pool: &Pool<Manager>,
+    last_connect: &LastConnect,
+) -> Result<r2d2::PooledConnection<Manager>, StoreError> {
+    let deadline = Instant::now() + pool.connection_timeout();
+    loop {
+        if pool.state().connections == 0
+            && let Some(why) = last_connect.failure()
+        {
+            // Asking without waiting still starts another attempt to connect (up to the
+            // pool's size), as every waiting request does: once the database is back, the
+            // pool finds it as soon as before, not only at its next scheduled retry.
+            return pool.get_timeout(Duration::ZERO).map_err(|_| {
+                StoreError::Unavailable(format!("cannot connect to the database: {why}"))
+            });
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        match pool.get_timeout(left.min(CHECKOUT_SLICE)) {
+            Ok(conn) => return Ok(conn),
+            Err(error) if left <= CHECKOUT_SLICE => return Err(error.into()),
+            Err(_) => {}
+        }
+    }
+}
+
 impl Pooled {
     /// Records how the work on this connection ended: trusted for a while after success; an
     /// error (which may be a cut connection) means a ping before the next use.
@@ -207,10 +276,13 @@ impl std::ops::DerefMut for Pooled {
 /// [`TRUSTED_FOR`] ago is given out again without a `SELECT 1`. Pinging every checkout cost a
 /// round trip per request (a third of PostgreSQL's statements under load). A connection idle
 /// for longer (and so possibly cut by a database restart), or whose last work failed, is
-/// pinged first, and one that fails the ping is dropped by the pool.
+/// pinged first, and one that fails the ping is dropped by the pool. Connections are opened
+/// to the backend the URL names ([`DatabaseUrl::open`]).
 struct Manager {
+    url: DatabaseUrl,
     inner: ConnectionManager<DbConnection>,
     census: Arc<Census>,
+    last_connect: Arc<LastConnect>,
 }
 
 impl ManageConnection for Manager {
@@ -220,8 +292,11 @@ impl ManageConnection for Manager {
     fn connect(&self) -> Result<Pooled, Self::Error> {
         // Counted from before libpq is entered, and uncounted if it fails.
         let counted = self.census.enter();
+        let opened = self.url.open();
+        self.last_connect
+            .record(opened.as_ref().err().map(ToString::to_string));
         Ok(Pooled {
-            conn: self.inner.connect()?,
+            conn: opened.map_err(diesel::r2d2::Error::ConnectionError)?,
             trusted_until: None,
             _counted: counted,
         })
@@ -278,6 +353,8 @@ pub struct Store {
     hot: Arc<Hot>,
     /// The connections open on any thread, which closing waits for.
     census: Arc<Census>,
+    /// Whether the pool could open its latest connection, which checking one out consults.
+    last_connect: Arc<LastConnect>,
     /// Counts the clones, so shutdown can wait until no other thread still holds the pool.
     /// Declared last: fields drop in order, so when the last clone drops it, the pool and the
     /// read model (whose follower thread then stops) are already released, and [`LastOut`]
@@ -320,9 +397,12 @@ impl Store {
         }
         drop(first);
         let census = Arc::new(Census::default());
+        let last_connect = Arc::new(LastConnect::default());
         let manager = Manager {
+            url: url.clone(),
             inner: ConnectionManager::new(url.connection_string()),
             census: Arc::clone(&census),
+            last_connect: Arc::clone(&last_connect),
         };
         let pool = Pool::builder()
             .max_size(options.max_connections)
@@ -336,6 +416,7 @@ impl Store {
             holders: Arc::new(LastOut(Arc::clone(&census))),
             hot: Arc::new(Hot::default()),
             census,
+            last_connect,
         })
     }
 
@@ -371,7 +452,7 @@ impl Store {
                 Ok(())
             }
             DatabaseUrl::Sqlite(_) => {
-                let mut conn = self.pool.get()?;
+                let mut conn = checkout(&self.pool, &self.last_connect)?;
                 self.hot.load(&mut conn)
             }
         }
@@ -391,10 +472,10 @@ impl Store {
         F: FnOnce(&mut DbConnection) -> Result<T, StoreError> + Send + 'static,
         T: Send + 'static,
     {
-        let pool = self.pool.clone();
+        let (pool, last_connect) = (self.pool.clone(), Arc::clone(&self.last_connect));
         let hot = Arc::clone(&self.hot);
         tokio::task::spawn_blocking(move || {
-            let mut conn = pool.get()?;
+            let mut conn = checkout(&pool, &last_connect)?;
             let outcome = applying_changes(&hot, || work(&mut conn));
             conn.worked(outcome.is_ok());
             outcome
@@ -431,7 +512,7 @@ impl Store {
         &self,
         work: impl FnOnce(&mut DbConnection) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        let mut conn = self.pool.get()?;
+        let mut conn = checkout(&self.pool, &self.last_connect)?;
         let outcome = applying_changes(&self.hot, || work(&mut conn));
         conn.worked(outcome.is_ok());
         outcome
@@ -529,6 +610,24 @@ mod tests {
         );
         assert!(DatabaseUrl::parse("sqlite://:memory:").is_err());
         assert!(DatabaseUrl::parse("mysql://h/db").is_err());
+    }
+
+    #[test]
+    fn a_refused_postgres_connection_says_why() {
+        // Nothing listens on port 1 of the loopback: refused at once.
+        let url = DatabaseUrl::parse("postgres://nobody@127.0.0.1:1/vicinity").unwrap();
+        let Err(StoreError::Unavailable(why)) = url.establish() else {
+            panic!("a refused connection must be unavailable");
+        };
+        assert!(
+            why.contains("127.0.0.1") && why.contains("refused"),
+            "{why}"
+        );
+        let url = DatabaseUrl::Sqlite("/nonexistent-dir/vicinity.db".into());
+        let Err(StoreError::Unavailable(why)) = url.establish() else {
+            panic!("an unopenable file must be unavailable");
+        };
+        assert!(!why.contains("multiconnection"), "{why}");
     }
 
     #[test]
