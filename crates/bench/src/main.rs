@@ -7,6 +7,7 @@ mod load;
 mod network;
 mod population;
 mod stats;
+mod tokens;
 mod venue_search;
 
 use std::path::PathBuf;
@@ -62,6 +63,9 @@ enum Command {
     /// The admin statistics endpoints on the populated database vs their SQL aggregates run
     /// directly on PostgreSQL, against an answer within a second.
     Stats(stats::StatsArgs),
+    /// Signs first-party access tokens for a sample of the population's active people and
+    /// writes them with their positions, for a load generator (bench/load.sh).
+    Tokens(tokens::TokensArgs),
     /// The bare actix-web JSON endpoint the nearby benchmark compares against.
     #[command(hide = true)]
     BareServer {
@@ -87,6 +91,7 @@ fn main() -> Result<(), String> {
         } => population::populate(&database_url, &vicinity, &shape),
         Command::Nearby(args) => network::nearby(&args),
         Command::Stats(args) => stats::stats(&args),
+        Command::Tokens(args) => tokens::tokens(&args),
         Command::BareServer { bind } => network::bare_server(&bind),
     }
 }

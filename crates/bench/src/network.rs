@@ -16,16 +16,13 @@ use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Double};
 use hyper::Method;
 use hyper::body::Bytes;
-use vicinity_api::SigningKeys;
-use vicinity_api::auth::access::AccessTokens;
-use vicinity_domain::{ScopeSet, TokenFamilyId, UserId, VenueId};
+use vicinity_domain::VenueId;
 
 use crate::common::{Server, Timings, millis, run_command};
 use crate::load::{self, Call, Outcome};
 use crate::population::{self, execute};
+use crate::tokens::{self, AUDIENCE, ISSUER};
 
-const ISSUER: &str = "http://vicinity-bench.invalid";
-const AUDIENCE: &str = "vicinity-api";
 const BARE_BANNER: &str = "bare actix listening on ";
 /// Marks the check-ins a benchmark run writes, so the run can remove them afterwards.
 const BENCH_SHOUT: &str = "benchmark";
@@ -106,56 +103,6 @@ struct AtVenue {
     lat: f64,
     #[diesel(sql_type = Double)]
     lng: f64,
-}
-
-/// Signs one first-party access token per user, each in a token family of its own as a login
-/// would create (the server checks the family on every request).
-fn tokens_for(
-    conn: &mut PgConnection,
-    tokens: &AccessTokens,
-    users: &[i64],
-) -> Result<Vec<String>, String> {
-    let scope = ScopeSet::first_party();
-    let now = Utc::now();
-    let mut signed = Vec::with_capacity(users.len());
-    for chunk in users.chunks(1_000) {
-        let list: Vec<String> = chunk.iter().map(i64::to_string).collect();
-        execute(
-            conn,
-            &format!(
-                "DELETE FROM token_families WHERE user_id IN ({})",
-                list.join(",")
-            ),
-        )?;
-        let mut rows = Vec::with_capacity(chunk.len());
-        for user in chunk {
-            let family = (rand::random::<u64>() >> 1).max(1) as i64;
-            rows.push(format!(
-                "({family}, {user}, '{}', '{scope}', {})",
-                vicinity_api::FIRST_PARTY_CLIENT_ID,
-                now.timestamp_micros()
-            ));
-            signed.push(
-                tokens
-                    .issue(
-                        UserId::from_raw(*user),
-                        TokenFamilyId::from_raw(family),
-                        vicinity_api::FIRST_PARTY_CLIENT_ID,
-                        scope,
-                        now,
-                    )
-                    .map_err(|e| e.to_string())?,
-            );
-        }
-        execute(
-            conn,
-            &format!(
-                "INSERT INTO token_families (id, user_id, client_id, scope, created_at) VALUES {}",
-                rows.join(", ")
-            ),
-        )?;
-    }
-    Ok(signed)
 }
 
 /// One measured target at one concurrency, pooled over rounds.
@@ -279,22 +226,15 @@ pub fn nearby(args: &NearbyArgs) -> Result<(), String> {
 
     let data_dir = tempfile::tempdir().map_err(|e| e.to_string())?;
     let key_file = data_dir.path().join("signing-key.pem");
-    let keys = SigningKeys::generate();
-    keys.write_new(&key_file).map_err(|e| e.to_string())?;
-    let tokens = AccessTokens::new(
-        keys,
-        ISSUER.into(),
-        AUDIENCE.into(),
-        Duration::from_secs(4 * 3600),
-    );
+    let signer = tokens::signer(&key_file, Duration::from_secs(4 * 3600))?;
     eprint!(
         "signing tokens for {} viewers and {} checkers … ",
         viewers.len(),
         checkers.len()
     );
-    let viewer_tokens = tokens_for(&mut conn, &tokens, &viewers)?;
+    let viewer_tokens = tokens::sign_for(&mut conn, &signer, &viewers)?;
     let checker_ids: Vec<i64> = checkers.iter().map(|c| c.user_id).collect();
-    let checker_tokens = tokens_for(&mut conn, &tokens, &checker_ids)?;
+    let checker_tokens = tokens::sign_for(&mut conn, &signer, &checker_ids)?;
     eprintln!("done");
 
     let nearby_calls: Vec<Call> = viewer_tokens

@@ -21,9 +21,8 @@ use vicinity_store::stats::ROLLUP_RESOLUTION;
 
 use crate::common::{Server, Timings, millis, run_command};
 use crate::population;
+use crate::tokens::{AUDIENCE, ISSUER};
 
-const ISSUER: &str = "http://vicinity-bench.invalid";
-const AUDIENCE: &str = "vicinity-api";
 const ADMIN: &str = "benchadmin";
 const TARGET: Duration = Duration::from_secs(1);
 const WINDOW_DAYS: i64 = 30;
