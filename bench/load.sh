@@ -92,7 +92,9 @@ fi
 if [ "$profile" = release ]; then
   cargo build --release --locked -p vicinity -p vicinity-bench
 else
-  cargo build --locked -p vicinity -p vicinity-bench
+  # The same target set as `cargo test --workspace` (dev-dependencies included), so that the
+  # features resolve alike and the binaries are the ones the tests already built.
+  cargo build --locked --workspace --bins --tests
 fi
 vicinity="$root/target/$profile/vicinity"
 bench="$root/target/$profile/vicinity-bench"
