@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use diesel::pg::PgConnection;
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Double};
+use diesel::sql_types::BigInt;
 use hyper::Method;
 use hyper::body::Bytes;
 use vicinity_domain::VenueId;
@@ -21,7 +21,7 @@ use vicinity_domain::VenueId;
 use crate::common::{Server, Timings, millis, run_command};
 use crate::load::{self, Call, Outcome};
 use crate::population::{self, execute};
-use crate::tokens::{self, AUDIENCE, ISSUER};
+use crate::tokens::{self, AUDIENCE, AtVenue, ISSUER};
 
 const BARE_BANNER: &str = "bare actix listening on ";
 /// Marks the check-ins a benchmark run writes, so the run can remove them afterwards.
@@ -91,18 +91,6 @@ pub fn bare_server(bind: &str) -> Result<(), String> {
 struct Person {
     #[diesel(sql_type = BigInt)]
     user_id: i64,
-}
-
-#[derive(QueryableByName)]
-struct AtVenue {
-    #[diesel(sql_type = BigInt)]
-    user_id: i64,
-    #[diesel(sql_type = BigInt)]
-    venue_id: i64,
-    #[diesel(sql_type = Double)]
-    lat: f64,
-    #[diesel(sql_type = Double)]
-    lng: f64,
 }
 
 /// One measured target at one concurrency, pooled over rounds.
@@ -196,16 +184,7 @@ pub fn nearby(args: &NearbyArgs) -> Result<(), String> {
     .collect();
     // Who checks in: other active people, at the venue they were last seen at (so the move is
     // plausible and the device is where the venue is).
-    let checkers: Vec<AtVenue> = diesel::sql_query(format!(
-        "SELECT p.user_id, p.venue_id, p.lat, p.lng FROM presence p \
-         JOIN users u ON u.id = p.user_id \
-         WHERE p.expires_at > {now} AND p.venue_id IS NOT NULL \
-         AND u.location_precision <> 'off' \
-         ORDER BY md5(p.user_id::text || 'checkin') LIMIT {}",
-        args.viewers
-    ))
-    .load(&mut conn)
-    .map_err(|e| e.to_string())?;
+    let checkers = tokens::at_venues(&mut conn, "checkin", args.viewers)?;
     let checkers: Vec<AtVenue> = {
         let viewing: std::collections::HashSet<i64> = viewers.iter().copied().collect();
         checkers

@@ -105,16 +105,32 @@ pub struct TokensArgs {
     pub ttl_minutes: u64,
 }
 
+/// An active person at the venue they were last seen at, with their position.
 #[derive(QueryableByName)]
-struct AtVenue {
+pub struct AtVenue {
     #[diesel(sql_type = BigInt)]
-    user_id: i64,
+    pub user_id: i64,
     #[diesel(sql_type = BigInt)]
-    venue_id: i64,
+    pub venue_id: i64,
     #[diesel(sql_type = Double)]
-    lat: f64,
+    pub lat: f64,
     #[diesel(sql_type = Double)]
-    lng: f64,
+    pub lng: f64,
+}
+
+/// Up to `limit` people who are active now at a venue, share their location and are not
+/// suspended: a fixed sample for a given `salt` (so runs are comparable), different per salt.
+pub fn at_venues(conn: &mut PgConnection, salt: &str, limit: i64) -> Result<Vec<AtVenue>, String> {
+    let now = Utc::now().timestamp_micros();
+    diesel::sql_query(format!(
+        "SELECT p.user_id, p.venue_id, p.lat, p.lng FROM presence p \
+         JOIN users u ON u.id = p.user_id \
+         WHERE p.expires_at > {now} AND p.venue_id IS NOT NULL \
+         AND u.location_precision <> 'off' AND u.suspended_at IS NULL \
+         ORDER BY md5(p.user_id::text || '{salt}') LIMIT {limit}"
+    ))
+    .load(conn)
+    .map_err(|e| e.to_string())
 }
 
 /// `vicinity-bench tokens`: moves the population's presence to now (as every benchmark does
@@ -129,17 +145,7 @@ pub fn tokens(args: &TokensArgs) -> Result<(), String> {
     eprint!("moving presence to now … ");
     population::refresh(&mut conn)?;
     eprintln!("done");
-    let now = Utc::now().timestamp_micros();
-    let people: Vec<AtVenue> = diesel::sql_query(format!(
-        "SELECT p.user_id, p.venue_id, p.lat, p.lng FROM presence p \
-         JOIN users u ON u.id = p.user_id \
-         WHERE p.expires_at > {now} AND p.venue_id IS NOT NULL \
-         AND u.location_precision <> 'off' AND u.suspended_at IS NULL \
-         ORDER BY md5(p.user_id::text || 'load') LIMIT {}",
-        args.users
-    ))
-    .load(&mut conn)
-    .map_err(|e| e.to_string())?;
+    let people = at_venues(&mut conn, "load", args.users)?;
     if people.is_empty() {
         return Err("nobody is active at a venue: populate with --active above 0".into());
     }
