@@ -160,13 +160,7 @@ fn print_capacity((ours_name, ours): (&str, &Best), (theirs_name, theirs): (&str
 }
 
 pub fn nearby(args: &NearbyArgs) -> Result<(), String> {
-    let mut conn = PgConnection::establish(&args.database_url).map_err(|e| e.to_string())?;
-    let (shape, _) = population::current(&mut conn)?
-        .ok_or("the database has no benchmark population: run `vicinity-bench populate` first")?;
-    eprintln!("population: {shape:?}");
-    eprint!("moving presence to now … ");
-    population::refresh(&mut conn)?;
-    eprintln!("done");
+    let (mut conn, shape) = population::connect_refreshed(&args.database_url)?;
 
     let now = Utc::now().timestamp_micros();
     // Who asks: a fixed pseudo-random sample of the people active now who share their location

@@ -428,6 +428,19 @@ fn load_presence(conn: &mut PgConnection) -> Result<(), String> {
     }
 }
 
+/// A connection to the benchmark database at `url` and the shape of its population, after
+/// moving that population's presence to now, as every benchmark does before it runs.
+pub fn connect_refreshed(url: &str) -> Result<(PgConnection, Shape), String> {
+    let mut conn = PgConnection::establish(url).map_err(|e| e.to_string())?;
+    let (shape, _) = current(&mut conn)?
+        .ok_or("the database has no benchmark population: run `vicinity-bench populate` first")?;
+    eprintln!("population: {shape:?}");
+    eprint!("moving presence to now … ");
+    refresh(&mut conn)?;
+    eprintln!("done");
+    Ok((conn, shape))
+}
+
 /// Moves every presence and the check-in behind it forward, so that the newest is now, and
 /// the same people are active whenever a benchmark runs. Shifting by the newest row rather than
 /// by the time since populating keeps positions a benchmark run set later in the past.

@@ -138,13 +138,7 @@ pub fn at_venues(conn: &mut PgConnection, salt: &str, limit: i64) -> Result<Vec<
 /// (nearby needs a current position and sharing on; a check-in needs a venue within reach),
 /// and writes their tokens and positions.
 pub fn tokens(args: &TokensArgs) -> Result<(), String> {
-    let mut conn = PgConnection::establish(&args.database_url).map_err(|e| e.to_string())?;
-    let (shape, _) = population::current(&mut conn)?
-        .ok_or("the database has no benchmark population: run `vicinity-bench populate` first")?;
-    eprintln!("population: {shape:?}");
-    eprint!("moving presence to now … ");
-    population::refresh(&mut conn)?;
-    eprintln!("done");
+    let (mut conn, _) = population::connect_refreshed(&args.database_url)?;
     let people = at_venues(&mut conn, "load", args.users)?;
     if people.is_empty() {
         return Err("nobody is active at a venue: populate with --active above 0".into());
